@@ -1,0 +1,108 @@
+// Command stack runs this project's Pulumi program on a stack through the Automation API
+// (the program inline, no language host needed): `make up`, `make down` and the end-to-end
+// tests use it; with the official CLI, `pulumi up --stack <name>` does the same.
+//
+//	go run ./cmd/stack [-stack local] [-policy-pack bin/policy-pack] [-expect-no-changes] up|preview|destroy|outputs
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+
+	"github.com/posthog-deploy/posthog-deploy/platform/stack"
+)
+
+func main() {
+	name := flag.String("stack", "local", "the stack: a file stacks/Pulumi.<stack>.yaml")
+	policyPack := flag.String("policy-pack", "", "a policy pack (folder or built executable) the engine runs on every resource")
+	noChanges := flag.Bool("expect-no-changes", false, "fail if up or preview would change anything")
+	flag.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: stack [flags] up|preview|destroy|outputs\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() != 1 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err := run(context.Background(), flag.Arg(0), *name, *policyPack, *noChanges); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, verb, name, policyPack string, noChanges bool) error {
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	paths, err := stack.FindRoot(wd)
+	if err != nil {
+		return err
+	}
+	s, err := stack.Open(ctx, paths, name)
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "up":
+		opts := []optup.Option{optup.ProgressStreams(os.Stdout), optup.ErrorProgressStreams(os.Stderr)}
+		if policyPack != "" {
+			opts = append(opts, optup.PolicyPacks(policyPack))
+		}
+		if noChanges {
+			opts = append(opts, optup.ExpectNoChanges())
+		}
+		if _, err := s.Up(ctx, opts...); err != nil {
+			return err
+		}
+		return printOutputs(ctx, s)
+	case "preview":
+		opts := []optpreview.Option{optpreview.ProgressStreams(os.Stdout), optpreview.ErrorProgressStreams(os.Stderr)}
+		if policyPack != "" {
+			opts = append(opts, optpreview.PolicyPacks(policyPack))
+		}
+		if noChanges {
+			opts = append(opts, optpreview.ExpectNoChanges())
+		}
+		_, err := s.Preview(ctx, opts...)
+		return err
+	case "destroy":
+		_, err := s.Destroy(ctx, optdestroy.ProgressStreams(os.Stdout), optdestroy.ErrorProgressStreams(os.Stderr))
+		return err
+	case "outputs":
+		return printOutputs(ctx, s)
+	default:
+		return fmt.Errorf("unknown command %q: want up, preview, destroy or outputs", verb)
+	}
+}
+
+// printOutputs prints the stack's outputs, secrets masked.
+func printOutputs(ctx context.Context, s auto.Stack) error {
+	outs, err := s.Outputs(ctx)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(outs))
+	for k := range outs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Printf("\nOutputs of stack %s:\n", s.Name())
+	for _, k := range keys {
+		v := outs[k].Value
+		if outs[k].Secret {
+			v = "[secret]"
+		}
+		fmt.Printf("  %-18s %v\n", k, v)
+	}
+	return nil
+}

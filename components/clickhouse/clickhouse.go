@@ -1,0 +1,139 @@
+// Package clickhouse deploys PostHog's analytics store as a sharded and replicated ClickHouse
+// cluster. The layout is data (Topology) expanded by pure functions into one single-pod
+// StatefulSet per replica with deterministic names, as Altinity's operator lays it out, and
+// generated server config: remote_servers, macros, ZooKeeper, users and profiles.
+package clickhouse
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/posthog-deploy/posthog-deploy/components/kube"
+	"github.com/posthog-deploy/posthog-deploy/config"
+)
+
+// App is the app.kubernetes.io/name of every replica; ServiceName is the cluster Service
+// that spreads PostHog's queries over all replicas.
+const (
+	App         = "clickhouse"
+	ServiceName = "clickhouse"
+	// Database is the database PostHog creates its tables in.
+	Database = "posthog"
+)
+
+// Labels keys that place a pod in the topology.
+const (
+	ShardLabel   = "clickhouse.posthog.com/shard"
+	ReplicaLabel = "clickhouse.posthog.com/replica"
+)
+
+// Cluster is the deployed ClickHouse cluster.
+type Cluster struct {
+	pulumi.ResourceState
+	Topology Topology
+	// Host is the cluster Service's DNS name.
+	Host string
+}
+
+// Args is what the cluster needs besides its own config.
+type Args struct {
+	// ZooKeeper lists the ensemble's member hosts and ZooKeeperPort their client port.
+	ZooKeeper     []string
+	ZooKeeperPort int
+	// Password is the posthog user's password, a Pulumi secret.
+	Password pulumi.StringOutput
+}
+
+// New deploys the cluster described by ch into namespace ns.
+func New(ctx *pulumi.Context, ch config.ClickHouse, ns string, args Args, p kube.Placement,
+	opts ...pulumi.ResourceOption) (*Cluster, error) {
+	t := NewTopology(ch.Cluster, ch.Shards, ch.Replicas, ns)
+	c := &Cluster{Topology: t, Host: fmt.Sprintf("%s.%s.svc.cluster.local", ServiceName, ns)}
+	if err := ctx.RegisterComponentResource("posthog-deploy:data:ClickHouse", ch.Cluster, c, opts...); err != nil {
+		return nil, err
+	}
+	child := pulumi.Parent(c)
+	labels := kube.Labels(App, nil)
+	configMap := func(name, file, content string) error {
+		_, err := corev1.NewConfigMap(ctx, name, &corev1.ConfigMapArgs{
+			Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: p.Namespace, Labels: labels},
+			Data:     pulumi.StringMap{file: pulumi.String(content)},
+		}, child)
+		return err
+	}
+
+	server := ServerConfig(t, args.ZooKeeper, args.ZooKeeperPort)
+	profiles := ProfilesConfig(ch.AllowExperimental)
+	if err := configMap("clickhouse-config", "posthog.xml", server); err != nil {
+		return nil, err
+	}
+	if err := configMap("clickhouse-profiles", "profiles.xml", profiles); err != nil {
+		return nil, err
+	}
+	users := args.Password.ApplyT(func(pw string) string {
+		sum := sha256.Sum256([]byte(pw))
+		return UsersConfig(t, hex.EncodeToString(sum[:]))
+	}).(pulumi.StringOutput)
+	if _, err := corev1.NewSecret(ctx, "clickhouse-users", &corev1.SecretArgs{
+		Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String("clickhouse-users"), Namespace: p.Namespace, Labels: labels},
+		StringData: pulumi.StringMap{"users.xml": pulumi.ToSecret(users).(pulumi.StringOutput)},
+	}, child); err != nil {
+		return nil, err
+	}
+
+	ports := []kube.Port{{Name: "http", Port: HTTPPort}, {Name: "native", Port: NativePort},
+		{Name: "interserver", Port: InterserverPort}, {Name: "metrics", Port: MetricsPort}}
+	for s, shard := range t.Shards {
+		shardLabels := kube.Labels(App, map[string]string{ShardLabel: strconv.Itoa(s)})
+		for _, r := range shard {
+			replicaCfg := ReplicaConfig(t, r)
+			if err := configMap(r.Name, "replica.xml", replicaCfg); err != nil {
+				return nil, err
+			}
+			if _, err := kube.NewStateful(ctx, kube.Stateful{
+				Name:     r.Name,
+				Replicas: 1,
+				Selector: kube.Labels(App, map[string]string{
+					ShardLabel: strconv.Itoa(s), ReplicaLabel: strconv.Itoa(r.Index)}),
+				SpreadGroup: shardLabels,
+				Container: kube.Container{
+					Image:     ch.Image,
+					Ports:     ports,
+					Resources: kube.Resources{CPU: "1", Memory: "4Gi"},
+					Readiness: kube.HTTPProbe("/ping", "http", 10),
+					Liveness:  kube.HTTPProbe("/ping", "http", 30),
+				},
+				DataPath: "/var/lib/clickhouse",
+				Storage:  ch.Storage,
+				ConfigVolumes: []kube.ConfigVolume{
+					{Name: "config", Path: "/etc/clickhouse-server/config.d", ConfigMaps: []string{"clickhouse-config", r.Name}},
+					{Name: "users", Path: "/etc/clickhouse-server/users.d", ConfigMaps: []string{"clickhouse-profiles"}, Secrets: []string{"clickhouse-users"}},
+				},
+				PodAnnotations: pulumi.StringMap{"posthog-deploy/config-hash": pulumi.String(kube.Hash(server, replicaCfg, profiles))},
+			}, p, child); err != nil {
+				return nil, err
+			}
+		}
+		// One budget per shard: a drain may take one replica of a shard at a time.
+		if _, err := kube.NewBudget(ctx, fmt.Sprintf("clickhouse-shard-%d", s), p.Namespace, shardLabels, 1, child); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := kube.Service(ctx, ServiceName, p.Namespace, labels, ports[:2], child); err != nil {
+		return nil, err
+	}
+	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"host":     pulumi.String(c.Host),
+		"cluster":  pulumi.String(t.Cluster),
+		"replicas": pulumi.Int(len(t.Replicas())),
+	}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

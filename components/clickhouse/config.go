@@ -1,0 +1,99 @@
+package clickhouse
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Ports served by every replica.
+const (
+	HTTPPort        = 8123
+	NativePort      = 9000
+	InterserverPort = 9009
+	MetricsPort     = 9363
+)
+
+// ZooKeeperRoot is the chroot of ClickHouse's replication metadata in the ensemble.
+const ZooKeeperRoot = "/clickhouse"
+
+// ServerConfig renders config.d/posthog.xml, shared by every replica: the cluster's
+// remote_servers, the ZooKeeper ensemble, and MergeTree settings with zero-copy replication
+// explicitly off (it lost PostHog a region's data; it is never enabled here).
+func ServerConfig(t Topology, zooKeeper []string, zooKeeperPort int) string {
+	var shards []node
+	for _, shard := range t.Shards {
+		s := []node{leaf("internal_replication", "true")}
+		for _, r := range shard {
+			s = append(s, el("replica", leaf("host", r.Host), leaf("port", NativePort)))
+		}
+		shards = append(shards, el("shard", s...))
+	}
+	var zk []node
+	for _, h := range zooKeeper {
+		zk = append(zk, el("node", leaf("host", h), leaf("port", zooKeeperPort)))
+	}
+	zk = append(zk, leaf("root", ZooKeeperRoot), leaf("session_timeout_ms", 30000))
+	return document(
+		el("logger", leaf("level", "information"), leaf("console", 1)),
+		leaf("listen_host", "0.0.0.0"),
+		leaf("http_port", HTTPPort),
+		leaf("tcp_port", NativePort),
+		leaf("interserver_http_port", InterserverPort),
+		leaf("max_concurrent_queries", 200),
+		el("prometheus", leaf("endpoint", "/metrics"), leaf("port", MetricsPort),
+			leaf("metrics", "true"), leaf("events", "true"), leaf("asynchronous_metrics", "true")),
+		el("remote_servers", el(t.Cluster, shards...)),
+		el("zookeeper", zk...),
+		el("distributed_ddl", leaf("path", "/clickhouse/task_queue/ddl")),
+		el("merge_tree",
+			leaf("allow_remote_fs_zero_copy_replication", 0),
+			leaf("max_suspicious_broken_parts", 5)),
+	)
+}
+
+// ReplicaConfig renders config.d/replica.xml for one replica: its macros, which replicated
+// tables use for their ZooKeeper paths, and the host it advertises to its peers.
+func ReplicaConfig(t Topology, r Replica) string {
+	return document(
+		leaf("interserver_http_host", r.Host),
+		el("macros",
+			leaf("cluster", t.Cluster),
+			leaf("shard", r.Shard),
+			leaf("replica", r.Name)),
+	)
+}
+
+// ProfilesConfig renders users.d/profiles.xml: the default profile, with only the
+// experimental settings the stack allows by name switched on.
+func ProfilesConfig(allowExperimental []string) string {
+	settings := []node{
+		leaf("max_memory_usage", 10_000_000_000),
+		leaf("load_balancing", "random"),
+		leaf("distributed_foreground_insert", 0),
+	}
+	for _, s := range allowExperimental {
+		settings = append(settings, leaf(s, 1))
+	}
+	return document(el("profiles", el("default", settings...), el("readonly", leaf("readonly", 1))))
+}
+
+// User is the ClickHouse user PostHog connects as.
+const User = "posthog"
+
+// UsersConfig renders users.d/users.xml: PostHog's user with its password's SHA-256, and the
+// password-less default user confined to the cluster's own replicas (distributed queries
+// between them) and localhost (probes).
+func UsersConfig(t Topology, passwordSHA256 string) string {
+	peers := fmt.Sprintf(`^chi-%s-[0-9]+-[0-9]+\.%s\.svc\.cluster\.local$`,
+		regexp.QuoteMeta(t.Cluster), regexp.QuoteMeta(t.Namespace))
+	return document(el("users",
+		el("default",
+			el("networks", leaf("ip", "::1"), leaf("ip", "127.0.0.1"), leaf("host_regexp", peers)),
+			leaf("profile", "default"), leaf("quota", "default")),
+		el(User,
+			leaf("password_sha256_hex", strings.ToLower(passwordSHA256)),
+			el("networks", leaf("ip", "::/0")),
+			leaf("profile", "default"), leaf("quota", "default")),
+	))
+}

@@ -1,0 +1,194 @@
+// Package kube holds the two workload shapes every data service and PostHog service is built
+// from: a stateful set of replicas with stable names and volumes, and a stateless deployment.
+// Each carries the labels, probes, resources, disruption budget and zone spreading that a
+// production workload needs, so the components only say what differs.
+package kube
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// ZoneKey is the node label that zone spreading uses.
+const ZoneKey = "topology.kubernetes.io/zone"
+
+// Placement says where a workload's objects go and how its pods spread.
+type Placement struct {
+	Namespace pulumi.StringInput
+	// SpreadZones spreads pods over zones; without it they only spread over nodes.
+	SpreadZones bool
+	// StorageClass for volume claims; empty means the cluster's default.
+	StorageClass string
+	// Protect guards stateful objects against deletion and replacement (staging and prod).
+	Protect bool
+}
+
+// Labels are the selector labels of one workload: app.kubernetes.io/name is the workload,
+// part-of ties it to the platform.
+func Labels(name string, extra map[string]string) pulumi.StringMap {
+	l := pulumi.StringMap{
+		"app.kubernetes.io/name":    pulumi.String(name),
+		"app.kubernetes.io/part-of": pulumi.String("posthog"),
+	}
+	for k, v := range extra {
+		l[k] = pulumi.String(v)
+	}
+	return l
+}
+
+// Port is a named container port, also exposed by the workload's Services.
+type Port struct {
+	Name string
+	Port int
+}
+
+// Resources are a container's requests; limits equal them for memory, so a node never
+// overcommits the memory of a data service.
+type Resources struct {
+	CPU    string
+	Memory string
+}
+
+func (r Resources) args() corev1.ResourceRequirementsArgs {
+	return corev1.ResourceRequirementsArgs{
+		Requests: pulumi.StringMap{"cpu": pulumi.String(r.CPU), "memory": pulumi.String(r.Memory)},
+		Limits:   pulumi.StringMap{"memory": pulumi.String(r.Memory)},
+	}
+}
+
+// Container is the one container of a workload's pods.
+type Container struct {
+	Image     string
+	Command   []string
+	Env       corev1.EnvVarArray
+	EnvFrom   corev1.EnvFromSourceArray
+	Ports     []Port
+	Resources Resources
+	Readiness *corev1.ProbeArgs
+	Liveness  *corev1.ProbeArgs
+	// Mounts maps a mount path to the name of a volume (config or data).
+	Mounts []Mount
+}
+
+// Mount puts a volume at a path in the container.
+type Mount struct {
+	Volume string
+	Path   string
+}
+
+func (c Container) args(name string) corev1.ContainerArgs {
+	var ports corev1.ContainerPortArray
+	for _, p := range c.Ports {
+		ports = append(ports, corev1.ContainerPortArgs{Name: pulumi.String(p.Name), ContainerPort: pulumi.Int(p.Port)})
+	}
+	var mounts corev1.VolumeMountArray
+	for _, m := range c.Mounts {
+		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String(m.Volume), MountPath: pulumi.String(m.Path)})
+	}
+	return corev1.ContainerArgs{
+		Name:           pulumi.String(name),
+		Image:          pulumi.String(c.Image),
+		Command:        pulumi.ToStringArray(c.Command),
+		Env:            c.Env,
+		EnvFrom:        c.EnvFrom,
+		Ports:          ports,
+		Resources:      c.Resources.args(),
+		ReadinessProbe: c.Readiness,
+		LivenessProbe:  c.Liveness,
+		VolumeMounts:   mounts,
+		SecurityContext: corev1.SecurityContextArgs{
+			AllowPrivilegeEscalation: pulumi.Bool(false),
+		},
+	}
+}
+
+// spread keeps pods of one selector apart: across zones when the cluster has them (a hard rule
+// for quorum members, so a zone loss takes at most one), and across nodes always.
+func spread(selector pulumi.StringMap, p Placement, hard bool) corev1.TopologySpreadConstraintArray {
+	when := "ScheduleAnyway"
+	if hard {
+		when = "DoNotSchedule"
+	}
+	c := corev1.TopologySpreadConstraintArray{
+		corev1.TopologySpreadConstraintArgs{
+			MaxSkew: pulumi.Int(1), TopologyKey: pulumi.String("kubernetes.io/hostname"),
+			WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
+			LabelSelector:     metav1.LabelSelectorArgs{MatchLabels: selector},
+		},
+	}
+	if p.SpreadZones {
+		c = append(c, corev1.TopologySpreadConstraintArgs{
+			MaxSkew: pulumi.Int(1), TopologyKey: pulumi.String(ZoneKey),
+			WhenUnsatisfiable: pulumi.String(when),
+			LabelSelector:     metav1.LabelSelectorArgs{MatchLabels: selector},
+		})
+	}
+	return c
+}
+
+// TCPProbe checks that a port accepts connections.
+func TCPProbe(port string, periodSeconds int) *corev1.ProbeArgs {
+	return &corev1.ProbeArgs{
+		TcpSocket:        corev1.TCPSocketActionArgs{Port: pulumi.String(port)},
+		PeriodSeconds:    pulumi.Int(periodSeconds),
+		FailureThreshold: pulumi.Int(6),
+	}
+}
+
+// HTTPProbe checks that a path answers 2xx or 3xx.
+func HTTPProbe(path, port string, periodSeconds int) *corev1.ProbeArgs {
+	return &corev1.ProbeArgs{
+		HttpGet:          corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String(port)},
+		PeriodSeconds:    pulumi.Int(periodSeconds),
+		FailureThreshold: pulumi.Int(6),
+	}
+}
+
+// ExecProbe runs a command in the container.
+func ExecProbe(periodSeconds int, command ...string) *corev1.ProbeArgs {
+	return &corev1.ProbeArgs{
+		Exec:             corev1.ExecActionArgs{Command: pulumi.ToStringArray(command)},
+		PeriodSeconds:    pulumi.Int(periodSeconds),
+		TimeoutSeconds:   pulumi.Int(5),
+		FailureThreshold: pulumi.Int(6),
+	}
+}
+
+func meta(name string, ns pulumi.StringInput, labels pulumi.StringMap) metav1.ObjectMetaArgs {
+	return metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: ns, Labels: labels}
+}
+
+func servicePorts(ports []Port) corev1.ServicePortArray {
+	var sp corev1.ServicePortArray
+	for _, p := range ports {
+		sp = append(sp, corev1.ServicePortArgs{Name: pulumi.String(p.Name), Port: pulumi.Int(p.Port), TargetPort: pulumi.String(p.Name)})
+	}
+	return sp
+}
+
+// Service exposes pods of a selector on a stable ClusterIP name.
+func Service(ctx *pulumi.Context, name string, ns pulumi.StringInput, selector pulumi.StringMap, ports []Port,
+	opts ...pulumi.ResourceOption) (*corev1.Service, error) {
+	return corev1.NewService(ctx, name, &corev1.ServiceArgs{
+		Metadata: meta(name, ns, selector),
+		Spec: corev1.ServiceSpecArgs{
+			Type:     pulumi.String("ClusterIP"),
+			Selector: selector,
+			Ports:    servicePorts(ports),
+		},
+	}, opts...)
+}
+
+// Hash is a short digest of rendered config, put on a pod template so that a config change
+// rolls the pods.
+func Hash(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}

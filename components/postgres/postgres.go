@@ -1,0 +1,82 @@
+// Package postgres deploys an in-cluster PostgreSQL, the stand-in for a managed database where
+// the stack has no cloud (the local stack). It returns the same endpoint shape the clouds'
+// managed databases do.
+package postgres
+
+import (
+	"fmt"
+
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/posthog-deploy/posthog-deploy/components/foundation"
+	"github.com/posthog-deploy/posthog-deploy/components/kube"
+	"github.com/posthog-deploy/posthog-deploy/config"
+)
+
+// Name is the StatefulSet and Service; Port, Database and User are PostHog's connection.
+const (
+	Name     = "postgres"
+	Port     = 5432
+	Database = "posthog"
+	User     = "posthog"
+)
+
+// Server is the deployed PostgreSQL.
+type Server struct {
+	pulumi.ResourceState
+	Endpoint foundation.Postgres
+}
+
+// New deploys one PostgreSQL server into namespace ns with PostHog's database and user.
+func New(ctx *pulumi.Context, pg config.Postgres, ns string, password pulumi.StringOutput, p kube.Placement,
+	opts ...pulumi.ResourceOption) (*Server, error) {
+	s := &Server{}
+	if err := ctx.RegisterComponentResource("posthog-deploy:data:Postgres", Name, s, opts...); err != nil {
+		return nil, err
+	}
+	child := pulumi.Parent(s)
+	selector := kube.Labels(Name, nil)
+	if _, err := corev1.NewSecret(ctx, Name, &corev1.SecretArgs{
+		Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String(Name), Namespace: p.Namespace, Labels: selector},
+		StringData: pulumi.StringMap{"POSTGRES_PASSWORD": password},
+	}, child); err != nil {
+		return nil, err
+	}
+	secretEnv := corev1.EnvFromSourceArray{corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(Name)}}}
+	ready := kube.ExecProbe(10, "pg_isready", "-U", User, "-d", Database, "-h", "127.0.0.1")
+	if _, err := kube.NewStateful(ctx, kube.Stateful{
+		Name:     Name,
+		Replicas: 1,
+		Selector: selector,
+		Container: kube.Container{
+			Image: pg.Image,
+			Env: corev1.EnvVarArray{
+				corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_USER"), Value: pulumi.String(User)},
+				corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_DB"), Value: pulumi.String(Database)},
+				corev1.EnvVarArgs{Name: pulumi.String("PGDATA"), Value: pulumi.String("/var/lib/postgresql/data/pgdata")},
+			},
+			EnvFrom:   secretEnv,
+			Ports:     []kube.Port{{Name: "postgres", Port: Port}},
+			Resources: kube.Resources{CPU: "250m", Memory: "1Gi"},
+			Readiness: ready,
+			Liveness:  kube.TCPProbe("postgres", 15),
+		},
+		DataPath: "/var/lib/postgresql/data",
+		Storage:  pg.Storage,
+	}, p, child); err != nil {
+		return nil, err
+	}
+	s.Endpoint = foundation.Postgres{
+		Host:     pulumi.String(fmt.Sprintf("%s.%s.svc.cluster.local", Name, ns)).ToStringOutput(),
+		Port:     Port,
+		Database: Database,
+		User:     User,
+		Password: password,
+	}
+	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{"host": s.Endpoint.Host}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}

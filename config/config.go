@@ -1,0 +1,163 @@
+// Package config loads a stack's configuration once, fills in the safe defaults for its
+// environment and validates it, so that bad input fails with a field-named error before any
+// resource exists and nothing below the program reads Pulumi config.
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Namespace is the project name under which every key of this program lives in a stack file.
+const Namespace = "posthog-deploy"
+
+// Cloud says where a stack runs: on one of the four clouds, or on an existing cluster ("local").
+type Cloud string
+
+// The clouds a stack may name in posthog-deploy:cloud.
+const (
+	Local        Cloud = "local"
+	AWS          Cloud = "aws"
+	GCP          Cloud = "gcp"
+	DigitalOcean Cloud = "digitalocean"
+	Azure        Cloud = "azure"
+)
+
+// Clouds lists every allowed value of posthog-deploy:cloud.
+var Clouds = []Cloud{Local, AWS, GCP, DigitalOcean, Azure}
+
+// Environment sets the safe minimums a stack is held to.
+type Environment string
+
+// The environments a stack may name in posthog-deploy:environment.
+const (
+	Dev     Environment = "dev"
+	Staging Environment = "staging"
+	Prod    Environment = "prod"
+)
+
+// Environments lists every allowed value of posthog-deploy:environment.
+var Environments = []Environment{Dev, Staging, Prod}
+
+// Protected says whether the stateful resources of this environment are protected from
+// deletion: a `pulumi destroy` or a rename must never silently lose staging or prod data.
+func (e Environment) Protected() bool { return e != Dev }
+
+// Config is a stack's whole configuration, defaults applied and validated.
+type Config struct {
+	Cloud       Cloud
+	Environment Environment
+	// Namespace is the Kubernetes namespace every workload is deployed into.
+	Namespace  string
+	Cluster    Cluster
+	ZooKeeper  ZooKeeper
+	ClickHouse ClickHouse
+	Postgres   Postgres
+	PostHog    PostHog
+	Secrets     Secrets
+}
+
+// Cluster describes the Kubernetes cluster the stack deploys onto, for the "local" cloud.
+type Cluster struct {
+	// StorageClass for stateful volumes; empty means the cluster's default class.
+	StorageClass string `json:"storageClass"`
+	// SpreadZones spreads replicas over the nodes' topology.kubernetes.io/zone labels; turn it
+	// off only on a cluster whose nodes carry no zone label.
+	SpreadZones bool `json:"spreadZones"`
+	// AwaitLoadBalancers waits for LoadBalancer Services and Ingresses to get an address.
+	// Clusters without a load-balancer controller (the local control plane) never get one.
+	AwaitLoadBalancers bool `json:"awaitLoadBalancers"`
+}
+
+// ZooKeeper is the coordination ensemble used by ClickHouse replication and Kafka.
+type ZooKeeper struct {
+	Replicas int    `json:"replicas"`
+	Image    string `json:"image"`
+	Storage  string `json:"storage"`
+	// PurgeIntervalHours is autopurge.purgeInterval: never 0, or snapshots fill the disk.
+	PurgeIntervalHours int `json:"purgeIntervalHours"`
+	// SnapRetainCount is autopurge.snapRetainCount: at least 3 snapshots are kept.
+	SnapRetainCount int `json:"snapRetainCount"`
+}
+
+// ClickHouse is the sharded, replicated analytics store.
+type ClickHouse struct {
+	// Cluster is the name of the cluster in remote_servers (PostHog's CLICKHOUSE_CLUSTER).
+	Cluster  string `json:"cluster"`
+	Shards   int    `json:"shards"`
+	Replicas int    `json:"replicas"`
+	Image    string `json:"image"`
+	Storage  string `json:"storage"`
+	// AllowExperimental names the allow_experimental_* settings this stack may enable.
+	AllowExperimental []string `json:"allowExperimental"`
+}
+
+// Postgres is the in-cluster PostgreSQL stand-in used where no cloud provides a managed one.
+type Postgres struct {
+	Image   string `json:"image"`
+	Storage string `json:"storage"`
+}
+
+// PostHog holds the application's own settings.
+type PostHog struct {
+	// Image is the PostHog image with a pinned tag (never latest).
+	Image string `json:"image"`
+	// Domain is the host name PostHog is served on (the Ingress host and SITE_URL).
+	Domain string `json:"domain"`
+	Web    Scale  `json:"web"`
+}
+
+// Scale is a stateless workload's replica range; the HPA moves between Min and Max.
+type Scale struct {
+	Min int `json:"min"`
+	Max int `json:"max"`
+}
+
+// Secrets are the stack's secret values, kept as Pulumi secrets from config to the cluster.
+type Secrets struct {
+	// SecretKey is PostHog's Django SECRET_KEY.
+	SecretKey pulumi.StringOutput
+	// PostgresPassword is the PostgreSQL password of PostHog's database user.
+	PostgresPassword pulumi.StringOutput
+	// ClickHousePassword is the password of PostHog's ClickHouse user.
+	ClickHousePassword pulumi.StringOutput
+}
+
+// SecretKeys lists the secret config keys (without the namespace) a stack must set with
+// `pulumi config set --secret`, with the shortest value each accepts. The local stack's driver
+// generates the missing ones on first run.
+var SecretKeys = map[string]int{"secretKey": 32, "postgresPassword": 16, "clickhousePassword": 16}
+
+// Source gives the raw config values of a stack by key (without the namespace). Object values
+// are JSON, as Pulumi passes them to programs.
+type Source interface {
+	Get(key string) (string, bool)
+	IsSecret(key string) bool
+}
+
+// FieldError is one invalid config value, named by its full key path.
+type FieldError struct {
+	Key    string
+	Value  any
+	Detail string
+}
+
+func (e FieldError) Error() string {
+	if e.Value == nil {
+		return fmt.Sprintf("%s:%s: %s", Namespace, e.Key, e.Detail)
+	}
+	return fmt.Sprintf("%s:%s: invalid value %v: %s", Namespace, e.Key, e.Value, e.Detail)
+}
+
+// Errors is every problem found in one stack's config, reported together.
+type Errors []FieldError
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return "invalid stack config:\n  " + strings.Join(lines, "\n  ")
+}

@@ -1,0 +1,201 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Load reads the stack's config from the Pulumi context and returns it validated.
+func Load(ctx *pulumi.Context) (*Config, error) {
+	return Parse(contextSource{ctx})
+}
+
+type contextSource struct{ ctx *pulumi.Context }
+
+func (s contextSource) Get(key string) (string, bool) { return s.ctx.GetConfig(Namespace + ":" + key) }
+func (s contextSource) IsSecret(key string) bool      { return s.ctx.IsConfigSecret(Namespace + ":" + key) }
+
+// Parse builds a Config from raw values: the environment's defaults, overlaid with what the
+// stack sets, then validated. Every problem is reported at once, each naming its key.
+func Parse(src Source) (*Config, error) {
+	var errs Errors
+	cloud := Cloud(required(src, "cloud", &errs))
+	if cloud != "" && !slices.Contains(Clouds, cloud) {
+		errs = append(errs, FieldError{"cloud", quote(cloud), "must be one of " + list(Clouds)})
+	}
+	env := Environment(required(src, "environment", &errs))
+	if env != "" && !slices.Contains(Environments, env) {
+		errs = append(errs, FieldError{"environment", quote(env), "must be one of " + list(Environments)})
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+
+	c := Defaults(cloud, env)
+	if v, ok := src.Get("namespace"); ok {
+		c.Namespace = v
+	}
+	decode(src, "cluster", &c.Cluster, &errs)
+	decode(src, "zookeeper", &c.ZooKeeper, &errs)
+	decode(src, "clickhouse", &c.ClickHouse, &errs)
+	decode(src, "postgres", &c.Postgres, &errs)
+	decode(src, "posthog", &c.PostHog, &errs)
+	c.Secrets = secrets(src, &errs)
+	errs = append(errs, c.validate()...)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return c, nil
+}
+
+func required(src Source, key string, errs *Errors) string {
+	v, ok := src.Get(key)
+	if !ok || v == "" {
+		*errs = append(*errs, FieldError{Key: key, Detail: "is required"})
+	}
+	return v
+}
+
+// decode overlays a JSON object onto the defaults in dst; unknown fields are errors, so a typo
+// never silently leaves a default in place.
+func decode(src Source, key string, dst any, errs *Errors) {
+	raw, ok := src.Get(key)
+	if !ok {
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader([]byte(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		*errs = append(*errs, FieldError{Key: key, Detail: "must be an object of its documented fields: " + jsonDetail(err)})
+	}
+}
+
+func jsonDetail(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q must be a %s, not %s", te.Field, te.Type, te.Value)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+func secrets(src Source, errs *Errors) Secrets {
+	values := map[string]pulumi.StringOutput{}
+	keys := make([]string, 0, len(SecretKeys))
+	for k := range SecretKeys {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		v, ok := src.Get(key)
+		switch {
+		case !ok || v == "":
+			*errs = append(*errs, FieldError{Key: key, Detail: fmt.Sprintf(
+				"is required: set it with `pulumi config set --secret %s:%s <value>`", Namespace, key)})
+		case !src.IsSecret(key):
+			*errs = append(*errs, FieldError{Key: key, Detail: fmt.Sprintf(
+				"must be a secret, not plain text: set it with `pulumi config set --secret %s:%s <value>`", Namespace, key)})
+		case len(v) < SecretKeys[key]:
+			*errs = append(*errs, FieldError{Key: key, Detail: fmt.Sprintf(
+				"must be at least %d characters long (the value is not shown)", SecretKeys[key])})
+		}
+		values[key] = pulumi.ToSecret(pulumi.String(v)).(pulumi.StringOutput)
+	}
+	return Secrets{
+		SecretKey:          values["secretKey"],
+		PostgresPassword:   values["postgresPassword"],
+		ClickHousePassword: values["clickhousePassword"],
+	}
+}
+
+var (
+	dnsLabel  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	hostname  = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	quantity  = regexp.MustCompile(`^[1-9][0-9]*(Mi|Gi|Ti)$`)
+	identName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+)
+
+// validate checks every value against what is allowed, and holds staging and prod to the
+// safe minimums: a quorum of ZooKeeper nodes and at least two replicas of every shard.
+func (c *Config) validate() Errors {
+	var errs Errors
+	check := func(ok bool, key string, value any, detail string) {
+		if !ok {
+			errs = append(errs, FieldError{key, value, detail})
+		}
+	}
+	ha := c.Environment != Dev
+
+	check(dnsLabel.MatchString(c.Namespace), "namespace", quote(c.Namespace),
+		"must be a DNS label: lower-case letters, digits and '-', at most 63 characters")
+	check(c.Cluster.StorageClass == "" || dnsLabel.MatchString(c.Cluster.StorageClass), "cluster.storageClass",
+		quote(c.Cluster.StorageClass), "must be empty (the cluster's default) or a storage class name")
+
+	zk := c.ZooKeeper
+	check(zk.Replicas >= 1 && zk.Replicas <= 7 && zk.Replicas%2 == 1, "zookeeper.replicas", zk.Replicas,
+		"must be odd, from 1 to 7: an even ensemble tolerates no more failures than the odd one below it")
+	check(!ha || zk.Replicas >= 3, "zookeeper.replicas", zk.Replicas,
+		fmt.Sprintf("must be at least 3 in %s: one node is no quorum", c.Environment))
+	check(zk.PurgeIntervalHours >= 1 && zk.PurgeIntervalHours <= 168, "zookeeper.purgeIntervalHours", zk.PurgeIntervalHours,
+		"must be from 1 to 168: autopurge is never off, or snapshots and logs fill the disk")
+	check(zk.SnapRetainCount >= 3 && zk.SnapRetainCount <= 100, "zookeeper.snapRetainCount", zk.SnapRetainCount,
+		"must be from 3 to 100 (ZooKeeper keeps at least 3 snapshots)")
+	checkImage(check, "zookeeper.image", zk.Image)
+	check(quantity.MatchString(zk.Storage), "zookeeper.storage", quote(zk.Storage), "must be a size such as 10Gi")
+
+	ch := c.ClickHouse
+	check(identName.MatchString(ch.Cluster), "clickhouse.cluster", quote(ch.Cluster),
+		"must be a name of letters, digits and '_'")
+	check(ch.Shards >= 1 && ch.Shards <= 16, "clickhouse.shards", ch.Shards, "must be from 1 to 16")
+	check(ch.Replicas >= 1 && ch.Replicas <= 5, "clickhouse.replicas", ch.Replicas, "must be from 1 to 5")
+	check(!ha || ch.Replicas >= 2, "clickhouse.replicas", ch.Replicas,
+		fmt.Sprintf("must be at least 2 in %s: a shard with one replica loses data with its disk", c.Environment))
+	for i, s := range ch.AllowExperimental {
+		check(strings.HasPrefix(s, "allow_experimental_") && identName.MatchString(s),
+			fmt.Sprintf("clickhouse.allowExperimental[%d]", i), quote(s), "must name an allow_experimental_* setting")
+		check(!strings.Contains(s, "zero_copy"), fmt.Sprintf("clickhouse.allowExperimental[%d]", i), quote(s),
+			"zero-copy replication is never allowed: it lost PostHog a region's data")
+	}
+	checkImage(check, "clickhouse.image", ch.Image)
+	check(quantity.MatchString(ch.Storage), "clickhouse.storage", quote(ch.Storage), "must be a size such as 100Gi")
+
+	checkImage(check, "postgres.image", c.Postgres.Image)
+	check(quantity.MatchString(c.Postgres.Storage), "postgres.storage", quote(c.Postgres.Storage), "must be a size such as 10Gi")
+
+	ph := c.PostHog
+	checkImage(check, "posthog.image", ph.Image)
+	check(hostname.MatchString(ph.Domain), "posthog.domain", quote(ph.Domain), "must be a host name such as posthog.example.com")
+	check(ph.Web.Min >= 1, "posthog.web.min", ph.Web.Min, "must be at least 1")
+	check(!ha || ph.Web.Min >= 2, "posthog.web.min", ph.Web.Min,
+		fmt.Sprintf("must be at least 2 in %s, so that a rollout or a node loss keeps serving", c.Environment))
+	check(ph.Web.Max >= ph.Web.Min && ph.Web.Max <= 50, "posthog.web.max", ph.Web.Max,
+		fmt.Sprintf("must be from posthog.web.min (%d) to 50", ph.Web.Min))
+	return errs
+}
+
+// checkImage requires a pinned image: a tag other than latest, or a digest.
+func checkImage(check func(bool, string, any, string), key, image string) {
+	name, tag := image, ""
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		name, tag = image[:i], image[i+1:]
+	}
+	pinned := strings.Contains(image, "@sha256:") || (tag != "" && tag != "latest")
+	check(name != "" && pinned, key, quote(image), "must pin a tag other than latest, or a digest (image:1.2.3)")
+}
+
+func quote(v any) string { return fmt.Sprintf("%q", v) }
+
+func list[T ~string](vs []T) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = string(v)
+	}
+	return strings.Join(s, ", ")
+}

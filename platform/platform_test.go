@@ -1,0 +1,225 @@
+package platform_test
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
+	"github.com/posthog-deploy/posthog-deploy/platform/capture"
+)
+
+// get walks a property path through objects (and secrets or outputs wrapping them).
+func get(v resource.PropertyValue, path ...string) resource.PropertyValue {
+	for _, p := range path {
+		v = unwrap(v)
+		if !v.IsObject() {
+			return resource.NewNullProperty()
+		}
+		v = v.ObjectValue()[resource.PropertyKey(p)]
+	}
+	return unwrap(v)
+}
+
+func unwrap(v resource.PropertyValue) resource.PropertyValue {
+	for {
+		switch {
+		case v.IsSecret():
+			v = v.SecretValue().Element
+		case v.IsOutput():
+			v = v.OutputValue().Element
+		default:
+			return v
+		}
+	}
+}
+
+func str(v resource.PropertyValue) string {
+	if v.IsString() {
+		return v.StringValue()
+	}
+	return ""
+}
+
+func obj(r capture.Resource) resource.PropertyValue { return resource.NewObjectProperty(r.Inputs) }
+
+func ofType(rs []capture.Resource, typ string) map[string]capture.Resource {
+	out := map[string]capture.Resource{}
+	for _, r := range rs {
+		if r.Type == typ {
+			out[r.Name] = r
+		}
+	}
+	return out
+}
+
+func stack(t *testing.T, env string, values map[string]string) []capture.Resource {
+	t.Helper()
+	cfg, err := capture.StackFile("../stacks/Pulumi.local.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env != "" {
+		cfg.Values["posthog-deploy:environment"] = env
+	}
+	maps.Copy(cfg.Values, values)
+	rs, err := capture.Run("local", cfg)
+	if err != nil {
+		t.Fatalf("program failed: %v", err)
+	}
+	return rs
+}
+
+const (
+	statefulSet = "kubernetes:apps/v1:StatefulSet"
+	deployment  = "kubernetes:apps/v1:Deployment"
+	configMap   = "kubernetes:core/v1:ConfigMap"
+	budget      = "kubernetes:policy/v1:PodDisruptionBudget"
+)
+
+func TestLocalStack(t *testing.T) {
+	rs := stack(t, "", nil)
+	sets := ofType(rs, statefulSet)
+	if got := slices.Sorted(maps.Keys(sets)); !slices.Equal(got, []string{"chi-posthog-0-0", "postgres", "zookeeper"}) {
+		t.Errorf("StatefulSets = %v", got)
+	}
+	if _, ok := ofType(rs, deployment)["posthog-web"]; !ok {
+		t.Errorf("no posthog-web Deployment")
+	}
+	zooCfg := str(get(obj(ofType(rs, configMap)["zookeeper"]), "data", "zoo.cfg"))
+	if !strings.Contains(zooCfg, "autopurge.purgeInterval=1\n") || !strings.Contains(zooCfg, "autopurge.snapRetainCount=5\n") {
+		t.Errorf("zoo.cfg without autopurge:\n%s", zooCfg)
+	}
+	ingress := ofType(rs, "kubernetes:networking.k8s.io/v1:Ingress")["posthog"]
+	if str(get(obj(ingress), "metadata", "annotations", "pulumi.com/skipAwait")) != "true" {
+		t.Errorf("local Ingress must skip the load-balancer await: the local control plane never gives one")
+	}
+	for _, r := range rs {
+		if r.Protect {
+			t.Errorf("%s %s is protected in dev: make down could not destroy it", r.Type, r.Name)
+		}
+	}
+}
+
+func TestEveryWorkloadIsPinnedAndSized(t *testing.T) {
+	rs := stack(t, "prod", nil)
+	for _, typ := range []string{statefulSet, deployment} {
+		for name, r := range ofType(rs, typ) {
+			for _, c := range get(obj(r), "spec", "template", "spec", "containers").ArrayValue() {
+				image := str(get(c, "image"))
+				if i := strings.LastIndex(image, ":"); i < 0 || strings.HasSuffix(image, ":latest") {
+					t.Errorf("%s: image %q is not pinned", name, image)
+				}
+				for _, res := range []string{"cpu", "memory"} {
+					if str(get(c, "resources", "requests", res)) == "" {
+						t.Errorf("%s: no %s request", name, res)
+					}
+				}
+				if get(c, "readinessProbe").IsNull() {
+					t.Errorf("%s: no readiness probe", name)
+				}
+			}
+		}
+	}
+}
+
+func TestStatefulDataIsRetainedAndProtected(t *testing.T) {
+	rs := stack(t, "staging", nil)
+	for name, r := range ofType(rs, statefulSet) {
+		policy := get(obj(r), "spec", "persistentVolumeClaimRetentionPolicy")
+		if str(get(policy, "whenDeleted")) != "Retain" || str(get(policy, "whenScaled")) != "Retain" {
+			t.Errorf("%s: volume claims not retained: %v", name, policy)
+		}
+		if len(get(obj(r), "spec", "volumeClaimTemplates").ArrayValue()) != 1 {
+			t.Errorf("%s: no persistent volume", name)
+		}
+		if !r.Protect {
+			t.Errorf("%s: not protected in staging", name)
+		}
+	}
+	if ns := ofType(rs, "kubernetes:core/v1:Namespace")["posthog"]; !ns.Protect {
+		t.Errorf("namespace not protected in staging: deleting it deletes every volume claim")
+	}
+}
+
+func TestProdClickHouseTwoByTwo(t *testing.T) {
+	rs := stack(t, "prod", nil)
+	sets := ofType(rs, statefulSet)
+	maps := ofType(rs, configMap)
+	for _, name := range []string{"chi-posthog-0-0", "chi-posthog-0-1", "chi-posthog-1-0", "chi-posthog-1-1"} {
+		set, ok := sets[name]
+		if !ok {
+			t.Errorf("no StatefulSet %s", name)
+			continue
+		}
+		if n := get(obj(set), "spec", "replicas"); !n.IsNumber() || n.NumberValue() != 1 {
+			t.Errorf("%s: replicas = %v, want 1 (one set per replica)", name, n)
+		}
+		macros := str(get(obj(maps[name]), "data", "replica.xml"))
+		if !strings.Contains(macros, "<replica>"+name+"</replica>") {
+			t.Errorf("%s: macros do not name the replica:\n%s", name, macros)
+		}
+		// Replicas of one shard must not share a zone: a hard spread over the shard's pods.
+		var zoneRule resource.PropertyValue
+		for _, c := range get(obj(set), "spec", "template", "spec", "topologySpreadConstraints").ArrayValue() {
+			if str(get(c, "topologyKey")) == "topology.kubernetes.io/zone" {
+				zoneRule = c
+			}
+		}
+		shard := name[len("chi-posthog-") : len("chi-posthog-")+1]
+		if str(get(zoneRule, "whenUnsatisfiable")) != "DoNotSchedule" ||
+			str(get(zoneRule, "labelSelector", "matchLabels", "clickhouse.posthog.com/shard")) != shard {
+			t.Errorf("%s: no hard zone spread over shard %s: %v", name, shard, zoneRule)
+		}
+	}
+	server := str(get(obj(maps["clickhouse-config"]), "data", "posthog.xml"))
+	if strings.Count(server, "<replica>") != 4 || strings.Count(server, "<shard>") != 2 {
+		t.Errorf("remote_servers does not list 2 shards of 2:\n%s", server)
+	}
+	pdbs := ofType(rs, budget)
+	for _, name := range []string{"clickhouse-shard-0", "clickhouse-shard-1", "zookeeper"} {
+		if _, ok := pdbs[name]; !ok {
+			t.Errorf("no PodDisruptionBudget %s", name)
+		}
+	}
+}
+
+func TestSecretsStaySecret(t *testing.T) {
+	rs := stack(t, "", nil)
+	for _, name := range []string{"posthog", "postgres", "clickhouse-users"} {
+		raw := ofType(rs, "kubernetes:core/v1:Secret")[name].Inputs["stringData"]
+		if data := unwrap(raw); !data.IsObject() || len(data.ObjectValue()) == 0 {
+			t.Fatalf("Secret %s has no stringData", name)
+		}
+		// The SDK marks the whole map secret when any value is; either way no value is plain.
+		if !raw.ContainsSecrets() {
+			t.Errorf("Secret %s: stringData is not a Pulumi secret", name)
+		}
+	}
+	for _, r := range ofType(rs, configMap) {
+		for k, v := range get(obj(r), "data").ObjectValue() {
+			if strings.Contains(str(v), "0000000000000000") {
+				t.Errorf("ConfigMap %s: %s holds a secret value", r.Name, k)
+			}
+		}
+	}
+}
+
+func TestBadConfigCreatesNothing(t *testing.T) {
+	cfg, err := capture.StackFile("../stacks/Pulumi.local.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Values["posthog-deploy:clickhouse"] = `{"shards": 0}`
+	rs, err := capture.Run("local", cfg)
+	if err == nil || !strings.Contains(err.Error(), "posthog-deploy:clickhouse.shards: invalid value 0") {
+		t.Fatalf("error = %v", err)
+	}
+	for _, r := range rs {
+		if r.Type != "pulumi:pulumi:Stack" {
+			t.Errorf("%s %s created despite bad config", r.Type, r.Name)
+		}
+	}
+}
