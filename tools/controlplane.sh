@@ -2,7 +2,8 @@
 # The local Kubernetes control plane that the local stack and the end-to-end tests deploy onto:
 # etcd (Debian), kube-apiserver, kube-controller-manager and kube-scheduler (built by
 # tools/build.sh), and kwok simulating three nodes, one in each of three zones, so that zone
-# spreading is real scheduling. Everything listens on 127.0.0.1 and is stopped by PID.
+# spreading is real scheduling, and static volumes on each node behind a default StorageClass.
+# Everything listens on 127.0.0.1 and is stopped by PID.
 #
 #   tools/controlplane.sh start|stop|status
 #
@@ -16,6 +17,7 @@ ETCD_PORT=${ETCD_PORT:-32379}
 API_PORT=${API_PORT:-36443}
 KCFG=$RUN/kubeconfig
 ZONES=(zone-a zone-b zone-c)
+VOLUMES_PER_NODE=${VOLUMES_PER_NODE:-16}
 COMPONENTS=(kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
 export PATH=$BIN:$PATH
 
@@ -92,6 +94,25 @@ status:
 YAML
 }
 
+# volumes: a default StorageClass without a provisioner, binding when a pod is scheduled, and
+# static volumes on every node, so that claims bind and the scheduler honours their nodes.
+volumes() {
+  local i n
+  {
+    printf '%s\n' "apiVersion: storage.k8s.io/v1" "kind: StorageClass" "metadata:" "  name: local" \
+      "  annotations: {storageclass.kubernetes.io/is-default-class: \"true\"}" \
+      "provisioner: kubernetes.io/no-provisioner" "volumeBindingMode: WaitForFirstConsumer" "reclaimPolicy: Retain"
+    for n in "${!ZONES[@]}"; do
+      for i in $(seq 0 $((VOLUMES_PER_NODE - 1))); do
+        printf '%s\n' "---" "apiVersion: v1" "kind: PersistentVolume" "metadata: {name: node-$n-pv-$i}" "spec:" \
+          "  capacity: {storage: 1Ti}" "  accessModes: [ReadWriteOnce]" "  storageClassName: local" \
+          "  persistentVolumeReclaimPolicy: Retain" "  hostPath: {path: /var/lib/local-pv/$i}" \
+          "  nodeAffinity: {required: {nodeSelectorTerms: [{matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [node-$n]}]}]}}"
+      done
+    done
+  } | kubectl --kubeconfig="$KCFG" apply -f - >/dev/null
+}
+
 start() {
   if running kube-apiserver; then
     log "already running; KUBECONFIG=$KCFG"
@@ -133,6 +154,7 @@ start() {
   for i in "${!ZONES[@]}"; do
     wait_for "node-$i ready" 60 kubectl --kubeconfig="$KCFG" wait --for=condition=Ready "node/node-$i" --timeout=1s
   done
+  volumes
   log "ready in $((SECONDS - t0))s: ${#ZONES[@]} nodes in zones ${ZONES[*]}; export KUBECONFIG=$KCFG"
 }
 

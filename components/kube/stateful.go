@@ -54,7 +54,8 @@ func (v ConfigVolume) volume() corev1.VolumeArgs {
 // PodDisruptionBudget. Volume claims are retained when the set is deleted or scaled down: the
 // data outlives the workload.
 func NewStateful(ctx *pulumi.Context, s Stateful, p Placement, opts ...pulumi.ResourceOption) (*appsv1.StatefulSet, error) {
-	svc, err := corev1.NewService(ctx, s.Name, &corev1.ServiceArgs{
+	// Not a dependency of the set: the provider waits for a Service to find its pods.
+	if _, err := corev1.NewService(ctx, s.Name, &corev1.ServiceArgs{
 		Metadata: meta(s.Name, p.Namespace, s.Selector),
 		Spec: corev1.ServiceSpecArgs{
 			ClusterIP: pulumi.String("None"),
@@ -63,8 +64,7 @@ func NewStateful(ctx *pulumi.Context, s Stateful, p Placement, opts ...pulumi.Re
 			// Peers must find each other before they are ready (quorum, replication).
 			PublishNotReadyAddresses: pulumi.Bool(true),
 		},
-	}, opts...)
-	if err != nil {
+	}, opts...); err != nil {
 		return nil, err
 	}
 
@@ -98,7 +98,7 @@ func NewStateful(ctx *pulumi.Context, s Stateful, p Placement, opts ...pulumi.Re
 		Spec:     claimSpec,
 	}
 
-	setOpts := append([]pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{svc}), pulumi.Protect(p.Protect)}, opts...)
+	setOpts := append([]pulumi.ResourceOption{pulumi.Protect(p.Protect)}, opts...)
 	set, err := appsv1.NewStatefulSet(ctx, s.Name, &appsv1.StatefulSetArgs{
 		Metadata: meta(s.Name, p.Namespace, s.Selector),
 		Spec: appsv1.StatefulSetSpecArgs{

@@ -4,6 +4,10 @@
 package local
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -15,9 +19,16 @@ import (
 // New returns the foundation of the cluster that the ambient kubeconfig (KUBECONFIG, or
 // ~/.kube/config) points at.
 func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error) {
-	// The kubeconfig is left to the provider's environment, so that pointing the stack at a
-	// restarted control plane (new certificates) does not read as a new cluster.
-	provider, err := kubernetes.NewProvider(ctx, "cluster", &kubernetes.ProviderArgs{})
+	args := &kubernetes.ProviderArgs{}
+	kubeconfig, err := ambientKubeconfig()
+	if err != nil {
+		return nil, err
+	}
+	if kubeconfig != "" {
+		// Contents, not a path: every provider version accepts them. They hold credentials.
+		args.Kubeconfig = pulumi.ToSecret(pulumi.String(kubeconfig)).(pulumi.StringOutput).ToStringPtrOutput()
+	}
+	provider, err := kubernetes.NewProvider(ctx, "cluster", args)
 	if err != nil {
 		return nil, err
 	}
@@ -37,4 +48,25 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 	}
 	f.Postgres = pg.Endpoint
 	return f, nil
+}
+
+// ambientKubeconfig reads the kubeconfig kubectl would use: the first file in KUBECONFIG, else
+// ~/.kube/config. Empty means none, and the provider falls back to in-cluster credentials.
+func ambientKubeconfig() (string, error) {
+	path := filepath.SplitList(os.Getenv("KUBECONFIG"))
+	if len(path) == 0 {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", nil
+		}
+		path = []string{filepath.Join(home, ".kube", "config")}
+	}
+	b, err := os.ReadFile(path[0])
+	if os.IsNotExist(err) && os.Getenv("KUBECONFIG") == "" {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading the kubeconfig of the local stack's cluster (KUBECONFIG): %w", err)
+	}
+	return string(b), nil
 }
