@@ -50,12 +50,15 @@ type Config struct {
 	Cloud       Cloud
 	Environment Environment
 	// Namespace is the Kubernetes namespace every workload is deployed into.
-	Namespace  string
-	Cluster    Cluster
-	ZooKeeper  ZooKeeper
-	ClickHouse ClickHouse
-	Postgres   Postgres
-	PostHog    PostHog
+	Namespace   string
+	Cluster     Cluster
+	ZooKeeper   ZooKeeper
+	Kafka       Kafka
+	ClickHouse  ClickHouse
+	Redis       Redis
+	Postgres    Postgres
+	ObjectStore ObjectStore
+	PostHog     PostHog
 	Secrets     Secrets
 }
 
@@ -82,6 +85,27 @@ type ZooKeeper struct {
 	SnapRetainCount int `json:"snapRetainCount"`
 }
 
+// Kafka is the event log between capture, the plugin server and ClickHouse.
+type Kafka struct {
+	Brokers int    `json:"brokers"`
+	Image   string `json:"image"`
+	// Storage is each broker's volume; retention.bytes is derived from it.
+	Storage string `json:"storage"`
+	// Partitions of every PostHog topic.
+	Partitions        int `json:"partitions"`
+	ReplicationFactor int `json:"replicationFactor"`
+	MinInsyncReplicas int `json:"minInsyncReplicas"`
+	// RetentionHours is the time limit beside the size limit derived from Storage.
+	RetentionHours int `json:"retentionHours"`
+}
+
+// Redis is PostHog's cache and task queue.
+type Redis struct {
+	Image string `json:"image"`
+	// Storage is the append-only file's volume.
+	Storage string `json:"storage"`
+}
+
 // ClickHouse is the sharded, replicated analytics store.
 type ClickHouse struct {
 	// Cluster is the name of the cluster in remote_servers (PostHog's CLICKHOUSE_CLUSTER).
@@ -100,13 +124,26 @@ type Postgres struct {
 	Storage string `json:"storage"`
 }
 
+// ObjectStore is the in-cluster S3-compatible store used where no cloud provides buckets.
+type ObjectStore struct {
+	Image string `json:"image"`
+	// ClientImage runs the Job that creates the versioned buckets.
+	ClientImage string `json:"clientImage"`
+	Storage     string `json:"storage"`
+}
+
 // PostHog holds the application's own settings.
 type PostHog struct {
 	// Image is the PostHog image with a pinned tag (never latest).
 	Image string `json:"image"`
 	// Domain is the host name PostHog is served on (the Ingress host and SITE_URL).
 	Domain string `json:"domain"`
-	Web    Scale  `json:"web"`
+	// Web serves the app and API; Events (capture) takes in events; Plugins runs ingestion.
+	Web     Scale `json:"web"`
+	Events  Scale `json:"events"`
+	Plugins Scale `json:"plugins"`
+	// Workers is the number of Celery workers (one also runs the scheduler).
+	Workers int `json:"workers"`
 }
 
 // Scale is a stateless workload's replica range; the HPA moves between Min and Max.
@@ -123,12 +160,16 @@ type Secrets struct {
 	PostgresPassword pulumi.StringOutput
 	// ClickHousePassword is the password of PostHog's ClickHouse user.
 	ClickHousePassword pulumi.StringOutput
+	// ObjectStoreSecretKey is the in-cluster object store's secret key (local stack).
+	ObjectStoreSecretKey pulumi.StringOutput
 }
 
 // SecretKeys lists the secret config keys (without the namespace) a stack must set with
 // `pulumi config set --secret`, with the shortest value each accepts. The local stack's driver
 // generates the missing ones on first run.
-var SecretKeys = map[string]int{"secretKey": 32, "postgresPassword": 16, "clickhousePassword": 16}
+var SecretKeys = map[string]int{
+	"secretKey": 32, "postgresPassword": 16, "clickhousePassword": 16, "objectStoreSecretKey": 16,
+}
 
 // Source gives the raw config values of a stack by key (without the namespace). Object values
 // are JSON, as Pulumi passes them to programs.

@@ -4,12 +4,7 @@ package config
 // its environment. Dev is small; staging and prod get quorums and replicated shards.
 func Defaults(cloud Cloud, env Environment) *Config {
 	ha := env != Dev
-	pick := func(dev, other int) int {
-		if ha {
-			return other
-		}
-		return dev
-	}
+	pick := func(dev, other int) int { return choose(ha, dev, other) }
 	c := &Config{
 		Cloud:       cloud,
 		Environment: env,
@@ -26,6 +21,19 @@ func Defaults(cloud Cloud, env Environment) *Config {
 			PurgeIntervalHours: 1,
 			SnapRetainCount:    5,
 		},
+		Kafka: Kafka{
+			Brokers:           pick(1, 3),
+			Image:             "apache/kafka:3.9.0",
+			Storage:           choose(ha, "20Gi", "100Gi"),
+			Partitions:        pick(1, 8),
+			ReplicationFactor: pick(1, 3),
+			MinInsyncReplicas: pick(1, 2),
+			RetentionHours:    72,
+		},
+		Redis: Redis{
+			Image:   "redis:7.2.5-alpine",
+			Storage: "5Gi",
+		},
 		ClickHouse: ClickHouse{
 			Cluster:  "posthog",
 			Shards:   1,
@@ -37,14 +45,30 @@ func Defaults(cloud Cloud, env Environment) *Config {
 			Image:   "postgres:15.10-alpine",
 			Storage: "10Gi",
 		},
+		ObjectStore: ObjectStore{
+			Image:       "minio/minio:RELEASE.2024-12-18T13-15-44Z",
+			ClientImage: "minio/mc:RELEASE.2024-11-21T17-21-54Z",
+			Storage:     "20Gi",
+		},
 		PostHog: PostHog{
-			Image:  "posthog/posthog:release-1.43.0",
-			Domain: "posthog.local",
-			Web:    Scale{Min: pick(1, 2), Max: pick(2, 10)},
+			Image:   "posthog/posthog:release-1.43.0",
+			Domain:  "posthog.local",
+			Web:     Scale{Min: pick(1, 2), Max: pick(2, 10)},
+			Events:  Scale{Min: pick(1, 2), Max: pick(2, 20)},
+			Plugins: Scale{Min: pick(1, 2), Max: pick(2, 10)},
+			Workers: pick(1, 2),
 		},
 	}
 	if env == Prod {
 		c.ClickHouse.Shards = 2
 	}
 	return c
+}
+
+// choose is dev's value, or other's in staging and prod.
+func choose[T any](ha bool, dev, other T) T {
+	if ha {
+		return other
+	}
+	return dev
 }

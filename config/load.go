@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -45,8 +46,11 @@ func Parse(src Source) (*Config, error) {
 	}
 	decode(src, "cluster", &c.Cluster, &errs)
 	decode(src, "zookeeper", &c.ZooKeeper, &errs)
+	decode(src, "kafka", &c.Kafka, &errs)
+	decode(src, "redis", &c.Redis, &errs)
 	decode(src, "clickhouse", &c.ClickHouse, &errs)
 	decode(src, "postgres", &c.Postgres, &errs)
+	decode(src, "objectStore", &c.ObjectStore, &errs)
 	decode(src, "posthog", &c.PostHog, &errs)
 	c.Secrets = secrets(src, &errs)
 	errs = append(errs, c.validate()...)
@@ -109,9 +113,10 @@ func secrets(src Source, errs *Errors) Secrets {
 		values[key] = pulumi.ToSecret(pulumi.String(v)).(pulumi.StringOutput)
 	}
 	return Secrets{
-		SecretKey:          values["secretKey"],
-		PostgresPassword:   values["postgresPassword"],
-		ClickHousePassword: values["clickhousePassword"],
+		SecretKey:            values["secretKey"],
+		PostgresPassword:     values["postgresPassword"],
+		ClickHousePassword:   values["clickhousePassword"],
+		ObjectStoreSecretKey: values["objectStoreSecretKey"],
 	}
 }
 
@@ -150,6 +155,27 @@ func (c *Config) validate() Errors {
 	checkImage(check, "zookeeper.image", zk.Image)
 	check(quantity.MatchString(zk.Storage), "zookeeper.storage", quote(zk.Storage), "must be a size such as 10Gi")
 
+	k := c.Kafka
+	check(k.Brokers >= 1 && k.Brokers <= 9, "kafka.brokers", k.Brokers, "must be from 1 to 9")
+	check(!ha || k.Brokers >= 3, "kafka.brokers", k.Brokers,
+		fmt.Sprintf("must be at least 3 in %s, to hold three replicas of every partition", c.Environment))
+	check(k.ReplicationFactor >= 1 && k.ReplicationFactor <= k.Brokers, "kafka.replicationFactor", k.ReplicationFactor,
+		fmt.Sprintf("must be from 1 to kafka.brokers (%d)", k.Brokers))
+	check(!ha || k.ReplicationFactor >= 3, "kafka.replicationFactor", k.ReplicationFactor,
+		fmt.Sprintf("must be at least 3 in %s: an acknowledged event must survive a broker", c.Environment))
+	check(k.MinInsyncReplicas >= 1 && (k.MinInsyncReplicas < k.ReplicationFactor || k.ReplicationFactor == 1),
+		"kafka.minInsyncReplicas", k.MinInsyncReplicas,
+		fmt.Sprintf("must be at least 1 and below kafka.replicationFactor (%d), or one broker down stops all writes", k.ReplicationFactor))
+	check(!ha || k.MinInsyncReplicas >= 2, "kafka.minInsyncReplicas", k.MinInsyncReplicas,
+		fmt.Sprintf("must be at least 2 in %s, so that an acknowledged write is on two brokers", c.Environment))
+	check(k.Partitions >= 1 && k.Partitions <= 64, "kafka.partitions", k.Partitions, "must be from 1 to 64")
+	check(k.RetentionHours >= 1 && k.RetentionHours <= 720, "kafka.retentionHours", k.RetentionHours, "must be from 1 to 720")
+	checkImage(check, "kafka.image", k.Image)
+	check(quantity.MatchString(k.Storage), "kafka.storage", quote(k.Storage), "must be a size such as 100Gi")
+
+	checkImage(check, "redis.image", c.Redis.Image)
+	check(quantity.MatchString(c.Redis.Storage), "redis.storage", quote(c.Redis.Storage), "must be a size such as 5Gi")
+
 	ch := c.ClickHouse
 	check(identName.MatchString(ch.Cluster), "clickhouse.cluster", quote(ch.Cluster),
 		"must be a name of letters, digits and '_'")
@@ -169,14 +195,24 @@ func (c *Config) validate() Errors {
 	checkImage(check, "postgres.image", c.Postgres.Image)
 	check(quantity.MatchString(c.Postgres.Storage), "postgres.storage", quote(c.Postgres.Storage), "must be a size such as 10Gi")
 
+	checkImage(check, "objectStore.image", c.ObjectStore.Image)
+	checkImage(check, "objectStore.clientImage", c.ObjectStore.ClientImage)
+	check(quantity.MatchString(c.ObjectStore.Storage), "objectStore.storage", quote(c.ObjectStore.Storage), "must be a size such as 20Gi")
+
 	ph := c.PostHog
 	checkImage(check, "posthog.image", ph.Image)
 	check(hostname.MatchString(ph.Domain), "posthog.domain", quote(ph.Domain), "must be a host name such as posthog.example.com")
-	check(ph.Web.Min >= 1, "posthog.web.min", ph.Web.Min, "must be at least 1")
-	check(!ha || ph.Web.Min >= 2, "posthog.web.min", ph.Web.Min,
-		fmt.Sprintf("must be at least 2 in %s, so that a rollout or a node loss keeps serving", c.Environment))
-	check(ph.Web.Max >= ph.Web.Min && ph.Web.Max <= 50, "posthog.web.max", ph.Web.Max,
-		fmt.Sprintf("must be from posthog.web.min (%d) to 50", ph.Web.Min))
+	for _, sc := range []struct {
+		key string
+		s   Scale
+	}{{"posthog.web", ph.Web}, {"posthog.events", ph.Events}, {"posthog.plugins", ph.Plugins}} {
+		check(sc.s.Min >= 1, sc.key+".min", sc.s.Min, "must be at least 1")
+		check(!ha || sc.s.Min >= 2, sc.key+".min", sc.s.Min,
+			fmt.Sprintf("must be at least 2 in %s, so that a rollout or a node loss keeps serving", c.Environment))
+		check(sc.s.Max >= sc.s.Min && sc.s.Max <= 50, sc.key+".max", sc.s.Max,
+			fmt.Sprintf("must be from %s.min (%d) to 50", sc.key, sc.s.Min))
+	}
+	check(ph.Workers >= 1 && ph.Workers <= 50, "posthog.workers", ph.Workers, "must be from 1 to 50")
 	return errs
 }
 
@@ -198,4 +234,17 @@ func list[T ~string](vs []T) string {
 		s[i] = string(v)
 	}
 	return strings.Join(s, ", ")
+}
+
+// Bytes is the size of a quantity such as 10Gi.
+func Bytes(q string) (int64, error) {
+	if !quantity.MatchString(q) {
+		return 0, fmt.Errorf("%q is not a size such as 10Gi", q)
+	}
+	n, err := strconv.ParseInt(q[:len(q)-2], 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	shift := map[string]uint{"Mi": 20, "Gi": 30, "Ti": 40}[q[len(q)-2:]]
+	return n << shift, nil
 }

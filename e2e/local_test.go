@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +18,9 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
+	"github.com/posthog-deploy/posthog-deploy/platform/capture"
 	"github.com/posthog-deploy/posthog-deploy/platform/stack"
 )
 
@@ -60,6 +63,59 @@ func (c *cluster) kubectl(t *testing.T, out any, args ...string) {
 	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
 		t.Fatalf("kubectl %s: %v", strings.Join(args, " "), err)
 	}
+}
+
+// nodeZones maps each node to its topology.kubernetes.io/zone label.
+func (c *cluster) nodeZones(t *testing.T) map[string]string {
+	var nodes struct {
+		Items []struct {
+			Metadata struct {
+				Name   string            `json:"name"`
+				Labels map[string]string `json:"labels"`
+			} `json:"metadata"`
+		} `json:"items"`
+	}
+	c.kubectl(t, &nodes, "get", "nodes")
+	zones := map[string]string{}
+	for _, n := range nodes.Items {
+		zones[n.Metadata.Name] = n.Metadata.Labels["topology.kubernetes.io/zone"]
+	}
+	return zones
+}
+
+// renderedManifests writes every Kubernetes object the local stack's program sends, as
+// captured under mocks (secrets unwrapped to their placeholder values), to one JSON list.
+func renderedManifests(t *testing.T, root string) string {
+	t.Helper()
+	cfg, err := capture.StackFile(filepath.Join(root, "stacks", "Pulumi.local.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := capture.Run("local", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []any
+	for _, r := range rs {
+		if !r.Custom || !strings.HasPrefix(r.Type, "kubernetes:") {
+			continue
+		}
+		items = append(items, r.Inputs.MapRepl(nil, func(v resource.PropertyValue) (any, bool) {
+			if v.IsSecret() {
+				return v.SecretValue().Element.MapRepl(nil, nil), true
+			}
+			return nil, false
+		}))
+	}
+	b, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "manifests.json")
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }
 
 type list struct {
@@ -119,7 +175,8 @@ func TestLocalStackUpIdempotentDestroy(t *testing.T) {
 	t.Run("workloads are ready", func(t *testing.T) {
 		var sets list
 		c.kubectl(t, &sets, "get", "statefulsets")
-		want := map[string]bool{"zookeeper": true, "postgres": true, "chi-posthog-0-0": true}
+		want := map[string]bool{"zookeeper": true, "kafka": true, "redis": true, "postgres": true, "objectstore": true,
+			"chi-posthog-0-0": true, "chi-posthog-0-1": true, "chi-posthog-1-0": true, "chi-posthog-1-1": true}
 		for _, s := range sets.Items {
 			delete(want, s.Metadata.Name)
 			if s.Spec.Replicas == nil || s.Status.ReadyReplicas != *s.Spec.Replicas {
@@ -131,18 +188,63 @@ func TestLocalStackUpIdempotentDestroy(t *testing.T) {
 		}
 		var deps list
 		c.kubectl(t, &deps, "get", "deployments")
-		if len(deps.Items) != 1 || deps.Items[0].Metadata.Name != "posthog-web" || deps.Items[0].Status.AvailableReplicas < 1 {
-			t.Errorf("posthog-web not available: %+v", deps.Items)
+		available := map[string]bool{}
+		for _, d := range deps.Items {
+			available[d.Metadata.Name] = d.Status.AvailableReplicas >= 1
+		}
+		for _, name := range []string{"posthog-web", "posthog-events", "posthog-plugins", "posthog-worker"} {
+			if !available[name] {
+				t.Errorf("Deployment %s not available", name)
+			}
 		}
 		var pods list
-		c.kubectl(t, &pods, "get", "pods")
-		if len(pods.Items) < 4 {
-			t.Errorf("%d pods, want at least 4", len(pods.Items))
+		c.kubectl(t, &pods, "get", "pods", "-l", "app.kubernetes.io/part-of=posthog,!job-name")
+		if len(pods.Items) < 17 {
+			t.Errorf("%d pods, want at least 17", len(pods.Items))
 		}
 		for _, p := range pods.Items {
 			if p.Status.Phase != "Running" || p.Spec.NodeName == "" {
 				t.Errorf("pod %s: phase %s on node %q", p.Metadata.Name, p.Status.Phase, p.Spec.NodeName)
 			}
+		}
+	})
+
+	t.Run("the scheduler spread replicas over zones", func(t *testing.T) {
+		zones := c.nodeZones(t)
+		zoneOf := func(pod string) string {
+			var p struct {
+				Spec struct {
+					NodeName string `json:"nodeName"`
+				} `json:"spec"`
+			}
+			c.kubectl(t, &p, "get", "pod", pod)
+			return zones[p.Spec.NodeName]
+		}
+		for shard := range 2 {
+			a, b := zoneOf(fmt.Sprintf("chi-posthog-%d-0-0", shard)), zoneOf(fmt.Sprintf("chi-posthog-%d-1-0", shard))
+			if a == "" || a == b {
+				t.Errorf("shard %d: both replicas in zone %q: one zone outage loses the shard", shard, a)
+			}
+		}
+		seen := map[string]bool{}
+		for i := range 3 {
+			seen[zoneOf(fmt.Sprintf("zookeeper-%d", i))] = true
+		}
+		if len(seen) != 3 {
+			t.Errorf("ZooKeeper members in zones %v, want three different zones", seen)
+		}
+	})
+
+	t.Run("the API server accepts every object under strict field validation", func(t *testing.T) {
+		manifests := renderedManifests(t, root)
+		var stderr bytes.Buffer
+		cmd := exec.Command("kubectl", "--kubeconfig", c.kubeconfig, "apply", "--server-side", "--force-conflicts",
+			"--dry-run=server", "--validate=strict", "-f", manifests)
+		cmd.Stderr = &stderr
+		if out, err := cmd.Output(); err != nil {
+			t.Errorf("strict server-side validation failed: %v\n%s", err, stderr.String())
+		} else if n := strings.Count(string(out), "serverside-applied (server dry run)"); n < 40 {
+			t.Errorf("only %d objects validated:\n%s", n, out)
 		}
 	})
 
@@ -161,7 +263,7 @@ func TestLocalStackUpIdempotentDestroy(t *testing.T) {
 		}
 		var pdbs list
 		c.kubectl(t, &pdbs, "get", "poddisruptionbudgets")
-		if len(pdbs.Items) < 2 {
+		if len(pdbs.Items) < 7 {
 			t.Errorf("%d PodDisruptionBudgets, want ZooKeeper's and each ClickHouse shard's", len(pdbs.Items))
 		}
 	})

@@ -10,8 +10,10 @@ import (
 
 	"github.com/posthog-deploy/posthog-deploy/components/clickhouse"
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
+	"github.com/posthog-deploy/posthog-deploy/components/kafka"
 	"github.com/posthog-deploy/posthog-deploy/components/local"
 	"github.com/posthog-deploy/posthog-deploy/components/posthog"
+	"github.com/posthog-deploy/posthog-deploy/components/redis"
 	"github.com/posthog-deploy/posthog-deploy/components/zookeeper"
 	"github.com/posthog-deploy/posthog-deploy/config"
 )
@@ -22,25 +24,42 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
-	f, err := newFoundation(ctx, cfg)
+	// Derived sizing is checked with the config, before any resource exists.
+	kafkaRetention, err := kafka.RetentionBytes(cfg.Kafka)
 	if err != nil {
 		return err
 	}
 
-	zk, err := zookeeper.New(ctx, cfg.ZooKeeper, f.Namespace, f.Placement, f.Options()...)
+	f, err := newFoundation(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	ch, err := clickhouse.New(ctx, cfg.ClickHouse, f.Namespace, clickhouse.Args{
+	ns, place, on := f.Namespace, f.Placement, f.Options()
+	after := func(rs ...pulumi.Resource) []pulumi.ResourceOption { return append(on, pulumi.DependsOn(rs)) }
+
+	zk, err := zookeeper.New(ctx, cfg.ZooKeeper, ns, place, on...)
+	if err != nil {
+		return err
+	}
+	kf, err := kafka.New(ctx, cfg.Kafka, kafkaRetention, ns, zk.Addresses(), place, after(zk)...)
+	if err != nil {
+		return err
+	}
+	ch, err := clickhouse.New(ctx, cfg.ClickHouse, ns, clickhouse.Args{
 		ZooKeeper: zk.Nodes, ZooKeeperPort: zookeeper.ClientPort, Password: cfg.Secrets.ClickHousePassword,
-	}, f.Placement, append(f.Options(), pulumi.DependsOn([]pulumi.Resource{zk}))...)
+	}, place, after(zk)...)
+	if err != nil {
+		return err
+	}
+	rd, err := redis.New(ctx, cfg.Redis, ns, place, on...)
 	if err != nil {
 		return err
 	}
 
 	app, err := posthog.New(ctx, cfg.PostHog, posthog.Args{
-		Postgres: f.Postgres, ClickHouse: ch, Secrets: cfg.Secrets, AwaitLoadBalancers: f.AwaitLoadBalancers,
-	}, f.Placement, f.Options()...)
+		Postgres: f.Postgres, ObjectStorage: f.ObjectStorage, ClickHouse: ch, KafkaHosts: kf.Hosts, RedisURL: rd.URL,
+		Secrets: cfg.Secrets, AwaitLoadBalancers: f.AwaitLoadBalancers, DependsOn: []pulumi.Resource{ch, kf.Topics, rd},
+	}, place, on...)
 	if err != nil {
 		return err
 	}
@@ -50,6 +69,9 @@ func Program(ctx *pulumi.Context) error {
 	ctx.Export("clickhouseHost", pulumi.String(ch.Host))
 	ctx.Export("clickhouseCluster", pulumi.String(ch.Topology.Cluster))
 	ctx.Export("zookeeperNodes", pulumi.ToStringArray(zk.Nodes))
+	ctx.Export("kafkaHosts", pulumi.ToStringArray(kf.Hosts))
+	ctx.Export("redisUrl", pulumi.String(rd.URL))
+	ctx.Export("objectStorageEndpoint", pulumi.String(f.ObjectStorage.Endpoint))
 	ctx.Export("postgresHost", f.Postgres.Host)
 	return nil
 }

@@ -1,6 +1,7 @@
 package platform_test
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -82,11 +83,15 @@ const (
 func TestLocalStack(t *testing.T) {
 	rs := stack(t, "", nil)
 	sets := ofType(rs, statefulSet)
-	if got := slices.Sorted(maps.Keys(sets)); !slices.Equal(got, []string{"chi-posthog-0-0", "postgres", "zookeeper"}) {
-		t.Errorf("StatefulSets = %v", got)
+	want := []string{"chi-posthog-0-0", "chi-posthog-0-1", "chi-posthog-1-0", "chi-posthog-1-1",
+		"kafka", "objectstore", "postgres", "redis", "zookeeper"}
+	if got := slices.Sorted(maps.Keys(sets)); !slices.Equal(got, want) {
+		t.Errorf("StatefulSets = %v, want %v", got, want)
 	}
-	if _, ok := ofType(rs, deployment)["posthog-web"]; !ok {
-		t.Errorf("no posthog-web Deployment")
+	deps := ofType(rs, deployment)
+	if got := slices.Sorted(maps.Keys(deps)); !slices.Equal(got,
+		[]string{"posthog-events", "posthog-plugins", "posthog-web", "posthog-worker"}) {
+		t.Errorf("Deployments = %v", got)
 	}
 	zooCfg := str(get(obj(ofType(rs, configMap)["zookeeper"]), "data", "zoo.cfg"))
 	if !strings.Contains(zooCfg, "autopurge.purgeInterval=1\n") || !strings.Contains(zooCfg, "autopurge.snapRetainCount=5\n") {
@@ -220,6 +225,78 @@ func TestBadConfigCreatesNothing(t *testing.T) {
 	for _, r := range rs {
 		if r.Type != "pulumi:pulumi:Stack" {
 			t.Errorf("%s %s created despite bad config", r.Type, r.Name)
+		}
+	}
+}
+
+func TestMigrationsPrecedeEveryService(t *testing.T) {
+	rs := stack(t, "", nil)
+	var migrate string
+	for name := range ofType(rs, "kubernetes:batch/v1:Job") {
+		if strings.HasPrefix(name, "posthog-migrate-") {
+			migrate = name
+		}
+	}
+	if migrate == "" {
+		t.Fatal("no migrations Job")
+	}
+	for name, d := range ofType(rs, deployment) {
+		waits := slices.ContainsFunc(d.DependsOn, func(urn string) bool { return strings.HasSuffix(urn, "::"+migrate) })
+		if !waits {
+			t.Errorf("%s does not depend on %s: it could roll out before the schema exists", name, migrate)
+		}
+		inits := get(obj(d), "spec", "template", "spec", "initContainers")
+		if !inits.IsArray() || len(inits.ArrayValue()) == 0 ||
+			!strings.Contains(fmt.Sprint(get(inits.ArrayValue()[0], "command")), "migrate --check") {
+			t.Errorf("%s pods do not wait for the migrations: %v", name, inits)
+		}
+	}
+	topics := false
+	for name, j := range ofType(rs, "kubernetes:batch/v1:Job") {
+		if strings.HasPrefix(name, "kafka-topics-") {
+			topics = strings.Contains(fmt.Sprint(get(obj(j), "spec", "template", "spec", "containers")), "clickhouse_events_json")
+		}
+	}
+	if !topics {
+		t.Error("no Job creates PostHog's Kafka topics")
+	}
+}
+
+func TestKafkaRetentionFitsTheDisk(t *testing.T) {
+	rs := stack(t, "", map[string]string{"posthog-deploy:kafka": `{"brokers": 3, "replicationFactor": 3, "minInsyncReplicas": 2, "partitions": 4, "storage": "48Gi"}`})
+	props := str(get(obj(ofType(rs, configMap)["kafka"]), "data", "server.properties"))
+	var retention int64
+	for _, l := range strings.Split(props, "\n") {
+		if v, ok := strings.CutPrefix(l, "log.retention.bytes="); ok {
+			fmt.Sscan(v, &retention)
+		}
+	}
+	// 12 topics × 4 partitions × 3 replicas over 3 brokers = 48 partition replicas per broker;
+	// each may hold its retention plus one 256 MiB segment, within 75% of 48 GiB.
+	if worst := 48 * (retention + 256<<20); retention <= 0 || worst > 48<<30*3/4 {
+		t.Errorf("log.retention.bytes = %d: 48 partitions would need %d bytes of a 48Gi volume", retention, worst)
+	}
+	for _, want := range []string{"min.insync.replicas=2", "default.replication.factor=3", "unclean.leader.election.enable=false",
+		"zookeeper.connect=zookeeper-0.zookeeper.posthog.svc.cluster.local:2181,", "/kafka\n", "log.retention.hours=72"} {
+		if !strings.Contains(props, want) {
+			t.Errorf("server.properties lacks %q:\n%s", want, props)
+		}
+	}
+}
+
+func TestKafkaDiskTooSmallFailsBeforeAnyResource(t *testing.T) {
+	cfg, err := capture.StackFile("../stacks/Pulumi.local.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Values["posthog-deploy:kafka"] = `{"brokers": 3, "replicationFactor": 3, "minInsyncReplicas": 2, "partitions": 64, "storage": "10Gi"}`
+	rs, err := capture.Run("local", cfg)
+	if err == nil || !strings.Contains(err.Error(), `posthog-deploy:kafka.storage: invalid value "10Gi": too small`) {
+		t.Fatalf("error = %v", err)
+	}
+	for _, r := range rs {
+		if r.Type != "pulumi:pulumi:Stack" {
+			t.Errorf("%s %s created despite a disk too small", r.Type, r.Name)
 		}
 	}
 }

@@ -28,6 +28,25 @@ type Foundation struct {
 	// address (no load-balancer controller), so their await is skipped there only.
 	AwaitLoadBalancers bool
 	Postgres           Postgres
+	ObjectStorage      ObjectStorage
+}
+
+// ObjectStorage is an S3-compatible endpoint with PostHog's buckets, all versioned.
+type ObjectStorage struct {
+	// Endpoint is the S3 API's URL.
+	Endpoint string
+	Region   string
+	Buckets  Buckets
+	// AccessKey and SecretKey are static credentials, Pulumi secrets; empty where pods reach the
+	// buckets through workload identity instead.
+	AccessKey pulumi.StringOutput
+	SecretKey pulumi.StringOutput
+}
+
+// Buckets are the bucket names: PostHog's data (recordings, exports) and ClickHouse's backups.
+type Buckets struct {
+	Data    string
+	Backups string
 }
 
 // Postgres is a PostgreSQL endpoint and PostHog's credentials on it.

@@ -1,6 +1,8 @@
 package kube
 
 import (
+	"fmt"
+
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -14,7 +16,9 @@ type Stateless struct {
 	Name      string
 	Min, Max  int
 	Container Container
-	Selector  pulumi.StringMap
+	// Init runs to completion before the container starts (e.g. waiting for migrations).
+	Init     []Container
+	Selector pulumi.StringMap
 	// PodAnnotations, such as a checksum of the settings that restarts pods when they change.
 	PodAnnotations pulumi.StringMapInput
 }
@@ -37,6 +41,7 @@ func NewStateless(ctx *pulumi.Context, s Stateless, p Placement, opts ...pulumi.
 			Template: corev1.PodTemplateSpecArgs{
 				Metadata: metav1.ObjectMetaArgs{Labels: s.Selector, Annotations: s.PodAnnotations},
 				Spec: corev1.PodSpecArgs{
+					InitContainers:            initContainers(s.Init),
 					Containers:                corev1.ContainerArray{s.Container.args(s.Name)},
 					TopologySpreadConstraints: spread(s.Selector, p, false),
 				},
@@ -78,4 +83,12 @@ func NewStateless(ctx *pulumi.Context, s Stateless, p Placement, opts ...pulumi.
 		}
 	}
 	return dep, nil
+}
+
+func initContainers(cs []Container) corev1.ContainerArray {
+	var out corev1.ContainerArray
+	for i, c := range cs {
+		out = append(out, c.args(fmt.Sprintf("init-%d", i)))
+	}
+	return out
 }

@@ -1,6 +1,6 @@
 // Package local is the foundation of the "local" cloud: an existing Kubernetes cluster (the
 // local control plane in tests, any kubeconfig elsewhere), with in-cluster stand-ins for what
-// a cloud would manage.
+// a cloud would manage: PostgreSQL and an S3-compatible object store.
 package local
 
 import (
@@ -12,6 +12,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
+	"github.com/posthog-deploy/posthog-deploy/components/objectstore"
 	"github.com/posthog-deploy/posthog-deploy/components/postgres"
 	"github.com/posthog-deploy/posthog-deploy/config"
 )
@@ -47,6 +48,11 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 		return nil, err
 	}
 	f.Postgres = pg.Endpoint
+	store, err := objectstore.New(ctx, cfg.ObjectStore, cfg.Namespace, cfg.Secrets.ObjectStoreSecretKey, placement, f.Options()...)
+	if err != nil {
+		return nil, err
+	}
+	f.ObjectStorage = store.Storage
 	return f, nil
 }
 

@@ -31,6 +31,15 @@ type Ensemble struct {
 	Nodes []string
 }
 
+// Addresses are the members' host:port client addresses.
+func (e *Ensemble) Addresses() []string {
+	out := make([]string, len(e.Nodes))
+	for i, h := range e.Nodes {
+		out[i] = fmt.Sprintf("%s:%d", h, ClientPort)
+	}
+	return out
+}
+
 // Hosts returns the members' stable DNS names in namespace ns.
 func Hosts(replicas int, ns string) []string {
 	hosts := make([]string, replicas)

@@ -24,6 +24,8 @@ type Resource struct {
 	Inputs  resource.PropertyMap
 	Protect bool
 	Custom  bool
+	// DependsOn are the URNs of the resources this one explicitly depends on.
+	DependsOn []string
 }
 
 // Config is a stack's config as the engine hands it to a program: full keys, objects as JSON.
@@ -83,8 +85,9 @@ type mocks struct {
 
 func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 	r := Resource{Type: args.TypeToken, Name: args.Name, Inputs: args.Inputs, Custom: args.Custom}
-	if args.RegisterRPC != nil && args.RegisterRPC.Protect != nil {
-		r.Protect = *args.RegisterRPC.Protect
+	if rpc := args.RegisterRPC; rpc != nil {
+		r.Protect = rpc.Protect != nil && *rpc.Protect
+		r.DependsOn = rpc.Dependencies
 	}
 	m.mu.Lock()
 	m.resources = append(m.resources, r)

@@ -1,0 +1,198 @@
+// Package kafka deploys the Kafka brokers PostHog's ingestion flows through, coordinated by
+// the ZooKeeper ensemble under their own chroot, with retention derived from the volume size
+// so that a full disk can never stop the brokers and drop events, and creates PostHog's topics.
+package kafka
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/posthog-deploy/posthog-deploy/components/kube"
+	"github.com/posthog-deploy/posthog-deploy/config"
+)
+
+// Name is the brokers' StatefulSet and headless Service; Port their client listener.
+const (
+	Name = "kafka"
+	Port = 9092
+	// Chroot is Kafka's path in the shared ZooKeeper ensemble.
+	Chroot = "/kafka"
+	// SegmentBytes is the size of a log segment: a partition can hold one active segment
+	// beyond its retention, which the retention arithmetic reserves.
+	SegmentBytes = 256 << 20
+	// Headroom is the share of the volume never planned for: compaction, indexes, the
+	// filesystem's own reserve.
+	Headroom = 0.25
+)
+
+// Topics are the topics PostHog's services produce to and consume from.
+var Topics = []string{
+	"events_plugin_ingestion",
+	"events_plugin_ingestion_overflow",
+	"events_plugin_ingestion_historical",
+	"clickhouse_events_json",
+	"clickhouse_person",
+	"clickhouse_person_distinct_id",
+	"clickhouse_groups",
+	"clickhouse_app_metrics",
+	"clickhouse_ingestion_warnings",
+	"events_dead_letter_queue",
+	"plugin_log_entries",
+	"session_recording_snapshot_item_events",
+}
+
+// Hosts returns the brokers' stable host:port addresses in namespace ns.
+func Hosts(brokers int, ns string) []string {
+	hosts := make([]string, brokers)
+	for i := range hosts {
+		hosts[i] = fmt.Sprintf("%s-%d.%s.%s.svc.cluster.local:%d", Name, i, Name, ns, Port)
+	}
+	return hosts
+}
+
+// RetentionBytes is the retention.bytes of every partition: what the volume can hold, less the
+// headroom, shared by the partition replicas one broker carries, less one active segment each.
+// Size-based retention then deletes old segments before the disk fills.
+func RetentionBytes(k config.Kafka) (int64, error) {
+	disk, err := config.Bytes(k.Storage)
+	if err != nil {
+		return 0, err
+	}
+	replicasPerBroker := (len(Topics)*k.Partitions*k.ReplicationFactor + k.Brokers - 1) / k.Brokers
+	usable := int64(float64(disk) * (1 - Headroom))
+	per := usable/int64(replicasPerBroker) - SegmentBytes
+	if per < SegmentBytes {
+		return 0, fmt.Errorf("%s:kafka.storage: invalid value %q: too small for %d partition replicas per broker "+
+			"(%d topics × %d partitions × replication %d over %d brokers); each needs at least %d MiB",
+			config.Namespace, k.Storage, replicasPerBroker, len(Topics), k.Partitions, k.ReplicationFactor, k.Brokers,
+			2*SegmentBytes>>20)
+	}
+	return per, nil
+}
+
+// ServerProperties renders server.properties, shared by every broker (each adds its id and
+// advertised listener at start). zooKeeper lists the ensemble's host:port addresses.
+func ServerProperties(k config.Kafka, zooKeeper []string, retentionBytes int64) string {
+	zk := strings.Join(zooKeeper, ",") + Chroot
+	minISR := min(k.MinInsyncReplicas, k.ReplicationFactor)
+	props := map[string]string{
+		"zookeeper.connect":                        zk,
+		"listeners":                                fmt.Sprintf("PLAINTEXT://0.0.0.0:%d", Port),
+		"log.dirs":                                 "/var/lib/kafka/data",
+		"num.partitions":                           fmt.Sprint(k.Partitions),
+		"default.replication.factor":               fmt.Sprint(k.ReplicationFactor),
+		"min.insync.replicas":                      fmt.Sprint(minISR),
+		"offsets.topic.replication.factor":         fmt.Sprint(k.ReplicationFactor),
+		"transaction.state.log.replication.factor": fmt.Sprint(k.ReplicationFactor),
+		"transaction.state.log.min.isr":            fmt.Sprint(minISR),
+		"unclean.leader.election.enable":           "false",
+		"auto.create.topics.enable":                "false",
+		"log.retention.hours":                      fmt.Sprint(k.RetentionHours),
+		"log.retention.bytes":                      fmt.Sprint(retentionBytes),
+		"log.segment.bytes":                        fmt.Sprint(SegmentBytes),
+		"log.retention.check.interval.ms":          "60000",
+		"message.max.bytes":                        fmt.Sprint(20 << 20),
+		"replica.fetch.max.bytes":                  fmt.Sprint(20 << 20),
+	}
+	keys := make([]string, 0, len(props))
+	for key := range props {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, key := range keys {
+		fmt.Fprintf(&b, "%s=%s\n", key, props[key])
+	}
+	return b.String()
+}
+
+// TopicsScript creates every topic that does not exist yet, with its partitions, replication
+// and retention; it is safe to run again.
+func TopicsScript(k config.Kafka, bootstrap string, retentionBytes int64) string {
+	var b strings.Builder
+	b.WriteString("set -e\n")
+	for _, t := range Topics {
+		fmt.Fprintf(&b, "/opt/kafka/bin/kafka-topics.sh --bootstrap-server %s --create --if-not-exists --topic %s "+
+			"--partitions %d --replication-factor %d --config retention.bytes=%d --config retention.ms=%d\n",
+			bootstrap, t, k.Partitions, k.ReplicationFactor, retentionBytes, int64(k.RetentionHours)*3600*1000)
+	}
+	return b.String()
+}
+
+// Cluster is the deployed brokers.
+type Cluster struct {
+	pulumi.ResourceState
+	// Hosts are the brokers' host:port addresses (PostHog's KAFKA_HOSTS).
+	Hosts []string
+	// Topics is the Job that creates the topics; consumers wait for it.
+	Topics *batchv1.Job
+}
+
+// New deploys the brokers and the topics Job into namespace ns, with retention.bytes from
+// RetentionBytes (computed by the caller before any resource exists).
+func New(ctx *pulumi.Context, k config.Kafka, retention int64, ns string, zooKeeper []string, p kube.Placement,
+	opts ...pulumi.ResourceOption) (*Cluster, error) {
+	c := &Cluster{Hosts: Hosts(k.Brokers, ns)}
+	if err := ctx.RegisterComponentResource("posthog-deploy:data:Kafka", Name, c, opts...); err != nil {
+		return nil, err
+	}
+	child := pulumi.Parent(c)
+	selector := kube.Labels(Name, nil)
+	props := ServerProperties(k, zooKeeper, retention)
+	if _, err := corev1.NewConfigMap(ctx, Name, &corev1.ConfigMapArgs{
+		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(Name), Namespace: p.Namespace, Labels: selector},
+		Data:     pulumi.StringMap{"server.properties": pulumi.String(props)},
+	}, child); err != nil {
+		return nil, err
+	}
+	// Each broker's id is its ordinal; it advertises its own stable name.
+	start := fmt.Sprintf(`id=${HOSTNAME##*-}; exec /opt/kafka/bin/kafka-server-start.sh /conf/server.properties `+
+		`--override broker.id=$id --override advertised.listeners=PLAINTEXT://$HOSTNAME.%s.%s.svc.cluster.local:%d`,
+		Name, ns, Port)
+	set, err := kube.NewStateful(ctx, kube.Stateful{
+		Name:     Name,
+		Replicas: k.Brokers,
+		Selector: selector,
+		Container: kube.Container{
+			Image:   k.Image,
+			Command: []string{"bash", "-ec", start},
+			Env: corev1.EnvVarArray{
+				corev1.EnvVarArgs{Name: pulumi.String("KAFKA_HEAP_OPTS"), Value: pulumi.String("-Xms1g -Xmx1g")},
+			},
+			Ports:     []kube.Port{{Name: "kafka", Port: Port}},
+			Resources: kube.Resources{CPU: "500m", Memory: "2Gi"},
+			Readiness: kube.TCPProbe("kafka", 10),
+			Liveness:  kube.TCPProbe("kafka", 20),
+		},
+		DataPath:       "/var/lib/kafka",
+		Storage:        k.Storage,
+		ConfigVolumes:  []kube.ConfigVolume{{Name: "config", Path: "/conf", ConfigMaps: []string{Name}}},
+		Budget:         1,
+		PodAnnotations: pulumi.StringMap{"posthog-deploy/config-hash": pulumi.String(kube.Hash(props))},
+	}, p, child)
+	if err != nil {
+		return nil, err
+	}
+	script := TopicsScript(k, strings.Join(c.Hosts, ","), retention)
+	c.Topics, err = kube.NewJob(ctx, "kafka-topics-"+kube.Hash(script)[:8], kube.Job{
+		Selector: kube.Labels("kafka-topics", nil),
+		Container: kube.Container{
+			Image:     k.Image,
+			Command:   []string{"bash", "-ec", script},
+			Resources: kube.Resources{CPU: "100m", Memory: "512Mi"},
+		},
+	}, p, child, pulumi.DependsOn([]pulumi.Resource{set}))
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{"hosts": pulumi.ToStringArray(c.Hosts)}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

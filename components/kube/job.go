@@ -1,0 +1,33 @@
+package kube
+
+import (
+	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Job is a run-to-completion task. Its name should carry a hash of what it runs: a Job is
+// immutable, so a change is a new Job, and an unchanged one is not run again.
+type Job struct {
+	Container Container
+	Selector  pulumi.StringMap
+}
+
+// NewJob creates the Job, retried a few times and kept for a day for its logs.
+func NewJob(ctx *pulumi.Context, name string, j Job, p Placement, opts ...pulumi.ResourceOption) (*batchv1.Job, error) {
+	return batchv1.NewJob(ctx, name, &batchv1.JobArgs{
+		Metadata: meta(name, p.Namespace, j.Selector),
+		Spec: batchv1.JobSpecArgs{
+			BackoffLimit:            pulumi.Int(6),
+			TtlSecondsAfterFinished: pulumi.Int(86400),
+			Template: corev1.PodTemplateSpecArgs{
+				Metadata: metav1.ObjectMetaArgs{Labels: j.Selector},
+				Spec: corev1.PodSpecArgs{
+					RestartPolicy: pulumi.String("OnFailure"),
+					Containers:    corev1.ContainerArray{j.Container.args(name)},
+				},
+			},
+		},
+	}, append([]pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true)}, opts...)...)
+}
