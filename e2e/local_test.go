@@ -1,5 +1,3 @@
-//go:build e2e
-
 // Package e2e deploys the local stack with the real Pulumi engine (the CLI and the Kubernetes
 // provider built into ./bin) onto a local control plane, and checks what the API server holds.
 package e2e
@@ -16,10 +14,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/posthog-deploy/posthog-deploy/platform"
 	"github.com/posthog-deploy/posthog-deploy/platform/capture"
 	"github.com/posthog-deploy/posthog-deploy/platform/stack"
 )
@@ -118,6 +122,32 @@ func renderedManifests(t *testing.T, root string) string {
 	return file
 }
 
+// unsafeVariant is the platform plus what a careless change could add: ClickHouse settings
+// with zero-copy replication on, and a ZooKeeper config with autopurge off.
+func unsafeVariant(kubeconfig string) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error {
+		if err := platform.Program(ctx); err != nil {
+			return err
+		}
+		kc, err := os.ReadFile(kubeconfig)
+		if err != nil {
+			return err
+		}
+		p, err := kubernetes.NewProvider(ctx, "unsafe", &kubernetes.ProviderArgs{Kubeconfig: pulumi.String(string(kc))})
+		if err != nil {
+			return err
+		}
+		_, err = corev1.NewConfigMap(ctx, "unsafe-settings", &corev1.ConfigMapArgs{
+			Metadata: metav1.ObjectMetaArgs{Name: pulumi.String("unsafe-settings"), Namespace: pulumi.String(namespace)},
+			Data: pulumi.StringMap{
+				"zero-copy.xml": pulumi.String("<clickhouse><merge_tree><allow_remote_fs_zero_copy_replication>1</allow_remote_fs_zero_copy_replication></merge_tree></clickhouse>"),
+				"zoo.cfg":       pulumi.String("dataDir=/data\nautopurge.purgeInterval=0\n"),
+			},
+		}, pulumi.Provider(p))
+		return err
+	}
+}
+
 type list struct {
 	Items []struct {
 		Metadata struct {
@@ -140,6 +170,9 @@ func TestLocalStackUpIdempotentDestroy(t *testing.T) {
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "bin", "pulumi-resource-kubernetes")); err != nil {
+		t.Fatalf("the toolchain is not built: run this test with `make e2e` (%v)", err)
 	}
 	work := filepath.Join(root, ".work", "e2e")
 	if err := os.RemoveAll(work); err != nil {
@@ -277,6 +310,26 @@ func TestLocalStackUpIdempotentDestroy(t *testing.T) {
 			t.Errorf("second up: %d %s, want only unchanged resources", n, op)
 		}
 	}
+
+	pack := filepath.Join(root, "bin", "policy-pack")
+	if _, err := s.Preview(ctx, optpreview.PolicyPacks(pack), optpreview.ExpectNoChanges()); err != nil {
+		t.Errorf("preview with the policy pack failed on the shipped local stack: %v", err)
+	}
+	t.Run("the engine blocks an unsafe variant", func(t *testing.T) {
+		unsafe, err := stack.OpenWith(ctx, stack.Paths{Root: root, Work: work}, "local", unsafeVariant(c.kubeconfig))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = unsafe.Preview(ctx, optpreview.PolicyPacks(pack))
+		if err == nil {
+			t.Fatal("preview of zero-copy replication and autopurge off passed the policy pack")
+		}
+		for _, want := range []string{"clickhouse-no-zero-copy-replication", "zookeeper-autopurge", "mandatory"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("the engine's refusal does not mention %q:\n%v", want, err)
+			}
+		}
+	})
 
 	if _, err := s.Destroy(ctx, optdestroy.ProgressStreams(os.Stdout)); err != nil {
 		t.Fatalf("destroy: %v", err)

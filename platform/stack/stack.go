@@ -17,6 +17,7 @@ import (
 	"slices"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
 
 	"github.com/posthog-deploy/posthog-deploy/config"
@@ -45,6 +46,11 @@ func FindRoot(dir string) (Paths, error) {
 
 // Open creates or selects the named stack, its config synchronised from stacks/.
 func Open(ctx context.Context, p Paths, name string) (auto.Stack, error) {
+	return OpenWith(ctx, p, name, platform.Program)
+}
+
+// OpenWith is Open with another program on the same stack: tests use it to preview variants.
+func OpenWith(ctx context.Context, p Paths, name string, program pulumi.RunFunc) (auto.Stack, error) {
 	ws := filepath.Join(p.Work, "workspaces", name)
 	if err := os.MkdirAll(ws, 0o700); err != nil {
 		return auto.Stack{}, err
@@ -61,7 +67,7 @@ func Open(ctx context.Context, p Paths, name string) (auto.Stack, error) {
 	if err != nil {
 		return auto.Stack{}, fmt.Errorf("the Pulumi CLI is not in %s/bin (run `make tools`): %w", p.Root, err)
 	}
-	s, err := auto.UpsertStackInlineSource(ctx, name, config.Namespace, platform.Program,
+	s, err := auto.UpsertStackInlineSource(ctx, name, config.Namespace, program,
 		auto.WorkDir(ws), auto.EnvVars(env), auto.Pulumi(cli), auto.SecretsProvider("passphrase"))
 	if err != nil {
 		return auto.Stack{}, err

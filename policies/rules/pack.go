@@ -1,0 +1,81 @@
+package rules
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/blang/semver"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
+)
+
+// PackName and PackVersion identify the pack to the engine.
+const PackName = "posthog-deploy"
+
+// PackVersion is bumped with any rule change.
+var PackVersion = semver.MustParse("0.1.0")
+
+// allowExperimentalSchema is the policy config of PH-CH-002, set per stack with
+// --policy-pack-config.
+var allowExperimentalSchema = &policyx.ConfigSchema{Properties: map[string]map[string]any{
+	"allowExperimental": {"type": "array", "items": map[string]any{"type": "string"}},
+}}
+
+// Pack is the policy pack the engine runs, for a stack of the given environment.
+func Pack(environment string) (policyx.PolicyPack, error) {
+	var policies []policyx.Policy
+	for _, r := range All() {
+		desc := fmt.Sprintf("%s: %s Fix: %s", r.ID, r.Why, r.Fix)
+		if r.CheckStack != nil {
+			policies = append(policies, policyx.NewStackValidationPolicy(r.Name, policyx.StackValidationPolicyArgs{
+				Description: desc, EnforcementLevel: r.Enforcement,
+				ValidateStack: func(_ context.Context, args policyx.StackValidationArgs) error {
+					rs := make([]Resource, len(args.Resources))
+					for i, a := range args.Resources {
+						rs[i] = fromAnalyzer(a)
+					}
+					for _, v := range r.CheckStack(Context{Environment: environment}, rs) {
+						args.Manager.ReportViolation(v.Message, v.URN)
+					}
+					return nil
+				},
+			}))
+			continue
+		}
+		var schema *policyx.ConfigSchema
+		if r.ID == "PH-CH-002" {
+			schema = allowExperimentalSchema
+		}
+		policies = append(policies, policyx.NewResourceValidationPolicy(r.Name, policyx.ResourceValidationPolicyArgs{
+			Description: desc, EnforcementLevel: r.Enforcement, ConfigSchema: schema,
+			ValidateResource: func(_ context.Context, args policyx.ResourceValidationArgs) error {
+				res := fromAnalyzer(args.Resource)
+				if !slices.Contains(r.Types, res.Type) {
+					return nil
+				}
+				ctx := Context{Environment: environment, AllowExperimental: stringsOf(args.Config["allowExperimental"])}
+				for _, m := range r.Check(ctx, res) {
+					args.Manager.ReportViolation(m, "")
+				}
+				return nil
+			},
+		}))
+	}
+	return policyx.NewPolicyPack(PackName, PackVersion, policyx.EnforcementLevelMandatory, policies)
+}
+
+func fromAnalyzer(a policyx.AnalyzerResource) Resource {
+	return Resource{Type: a.Type, Name: a.Name, URN: a.URN, Props: a.Properties, Protect: a.Options.Protect}
+}
+
+func stringsOf(v any) []string {
+	var out []string
+	if list, ok := v.([]any); ok {
+		for _, e := range list {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}

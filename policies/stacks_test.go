@@ -1,0 +1,118 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/property"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
+
+	"github.com/posthog-deploy/posthog-deploy/platform/capture"
+	"github.com/posthog-deploy/posthog-deploy/policies/rules"
+)
+
+// captured runs the program of a stack file under mocks and returns what the rules see.
+func captured(t *testing.T, file string) (rules.Context, []rules.Resource) {
+	t.Helper()
+	cfg, err := capture.StackFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(file), "Pulumi."), ".yaml")
+	rs, err := capture.Run(stack, cfg)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	var out []rules.Resource
+	for _, r := range rs {
+		out = append(out, rules.Resource{Type: r.Type, Name: r.Name, URN: r.Type + "::" + r.Name,
+			Props: resource.FromResourcePropertyMap(r.Inputs), Protect: r.Protect})
+	}
+	return rules.Context{Environment: cfg.Values["posthog-deploy:environment"]}, out
+}
+
+func mandatoryViolations(ctx rules.Context, rs []rules.Resource) []string {
+	var out []string
+	for _, r := range rules.All() {
+		if r.Enforcement != policyx.EnforcementLevelMandatory {
+			continue
+		}
+		for _, v := range r.Run(ctx, rs) {
+			out = append(out, r.ID+" "+v.URN+": "+v.Message)
+		}
+	}
+	return out
+}
+
+func TestShippedStacksAreClean(t *testing.T) {
+	files, err := filepath.Glob("../stacks/Pulumi.*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no stack files: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			ctx, rs := captured(t, f)
+			if len(rs) < 20 {
+				t.Fatalf("only %d resources captured", len(rs))
+			}
+			for _, v := range mandatoryViolations(ctx, rs) {
+				t.Error(v)
+			}
+		})
+	}
+}
+
+// TestUnsafeVariantsAreCaught breaks the local stack's real output the ways the rules exist for,
+// and requires each to be caught.
+func TestUnsafeVariantsAreCaught(t *testing.T) {
+	for _, tc := range []struct {
+		name, rule string
+		ctx        func(rules.Context) rules.Context
+		edit       func(rules.Resource) rules.Resource
+	}{
+		{"zero-copy on", "PH-CH-001", nil, replaceIn(rules.ConfigMap, "clickhouse-config", "posthog.xml",
+			"<allow_remote_fs_zero_copy_replication>0<", "<allow_remote_fs_zero_copy_replication>1<")},
+		{"autopurge off", "PH-ZK-001", nil, replaceIn(rules.ConfigMap, "zookeeper", "zoo.cfg",
+			"autopurge.purgeInterval=1", "autopurge.purgeInterval=0")},
+		{"experimental setting", "PH-CH-002", nil, replaceIn(rules.ConfigMap, "clickhouse-profiles", "profiles.xml",
+			"<load_balancing>", "<allow_experimental_refreshable_materialized_view>1</allow_experimental_refreshable_materialized_view><load_balancing>")},
+		{"dev output judged as prod", "PH-ST-001", func(c rules.Context) rules.Context { c.Environment = "prod"; return c }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, rs := captured(t, "../stacks/Pulumi.local.yaml")
+			if tc.ctx != nil {
+				ctx = tc.ctx(ctx)
+			}
+			if tc.edit != nil {
+				for i := range rs {
+					rs[i] = tc.edit(rs[i])
+				}
+			}
+			caught := false
+			for _, v := range mandatoryViolations(ctx, rs) {
+				caught = caught || strings.HasPrefix(v, tc.rule+" ")
+			}
+			if !caught {
+				t.Errorf("%s did not catch it", tc.rule)
+			}
+		})
+	}
+}
+
+// replaceIn edits one file of one ConfigMap, and fails the test loudly if the text is absent.
+func replaceIn(typ, name, file, old, new string) func(rules.Resource) rules.Resource {
+	return func(r rules.Resource) rules.Resource {
+		if r.Type != typ || r.Name != name {
+			return r
+		}
+		data := r.Props.Get("data").AsMap()
+		text := data.Get(file).AsString()
+		if !strings.Contains(text, old) {
+			panic(name + "/" + file + " does not contain " + old)
+		}
+		r.Props = r.Props.Set("data", property.New(data.Set(file, property.New(strings.Replace(text, old, new, 1)))))
+		return r
+	}
+}
