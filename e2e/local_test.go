@@ -17,6 +17,7 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
@@ -328,6 +329,31 @@ func TestLocalStackUpIdempotentDestroy(t *testing.T) {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("the engine's refusal does not mention %q:\n%v", want, err)
 			}
+		}
+	})
+
+	t.Run("the data-loss guard stops a change that drops a shard", func(t *testing.T) {
+		if err := s.SetConfigWithOptions(ctx, "posthog-deploy:clickhouse.shards", auto.ConfigValue{Value: "1"},
+			&auto.ConfigOptions{Path: true}); err != nil {
+			t.Fatal(err)
+		}
+		findings, err := stack.GuardedPreview(ctx, s, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lost []string
+		for _, f := range findings {
+			lost = append(lost, f.URN[strings.LastIndex(f.URN, "::")+2:])
+		}
+		if strings.Join(lost, " ") != "chi-posthog-1-0 chi-posthog-1-1" && strings.Join(lost, " ") != "chi-posthog-1-1 chi-posthog-1-0" {
+			t.Errorf("guard found %v, want the two replicas of shard 1", lost)
+		}
+		if allowed, err := stack.GuardedPreview(ctx, s, []string{"chi-posthog-1-*"}); err != nil || len(allowed) != 2 {
+			// A name is matched exactly; a pattern must be a URN pattern.
+			t.Errorf("a bare name pattern must not allow anything: %v, %v", allowed, err)
+		}
+		if allowed, err := stack.GuardedPreview(ctx, s, []string{"chi-posthog-1-0", "chi-posthog-1-1"}); err != nil || len(allowed) != 0 {
+			t.Errorf("allowed resources still reported: %v, %v", allowed, err)
 		}
 	})
 

@@ -28,7 +28,7 @@ func captured(t *testing.T, file string) (rules.Context, []rules.Resource) {
 	var out []rules.Resource
 	for _, r := range rs {
 		out = append(out, rules.Resource{Type: r.Type, Name: r.Name, URN: r.Type + "::" + r.Name,
-			Props: resource.FromResourcePropertyMap(r.Inputs), Protect: r.Protect})
+			Props: resource.FromResourcePropertyMap(r.Inputs), Protect: r.Protect, PropertyDependencies: r.PropertyDependencies})
 	}
 	return rules.Context{Environment: cfg.Values["posthog-deploy:environment"]}, out
 }

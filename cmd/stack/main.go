@@ -2,7 +2,7 @@
 // (the program inline, no language host needed): `make up`, `make down` and the end-to-end
 // tests use it; with the official CLI, `pulumi up --stack <name>` does the same.
 //
-//	go run ./cmd/stack [-stack local] [-policy-pack bin/policy-pack] [-expect-no-changes] up|preview|destroy|outputs
+//	go run ./cmd/stack [-stack local] [-policy-pack bin/policy-pack] [-expect-no-changes] [-guard] up|preview|destroy|outputs
 package main
 
 import (
@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
@@ -24,6 +25,8 @@ func main() {
 	name := flag.String("stack", "local", "the stack: a file stacks/Pulumi.<stack>.yaml")
 	policyPack := flag.String("policy-pack", "", "a policy pack (folder or built executable) the engine runs on every resource")
 	noChanges := flag.Bool("expect-no-changes", false, "fail if up or preview would change anything")
+	guarded := flag.Bool("guard", false, "preview only: fail if the change would replace or delete a data resource")
+	allow := flag.String("allow-data-loss", "", "with -guard: comma-separated names or URN patterns a reviewer accepts losing")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: stack [flags] up|preview|destroy|outputs\n")
 		flag.PrintDefaults()
@@ -33,13 +36,28 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(context.Background(), flag.Arg(0), *name, *policyPack, *noChanges); err != nil {
+	o := options{policyPack: *policyPack, noChanges: *noChanges, guard: *guarded, allow: splitList(*allow)}
+	if err := run(context.Background(), flag.Arg(0), *name, o); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, verb, name, policyPack string, noChanges bool) error {
+type options struct {
+	policyPack string
+	noChanges  bool
+	guard      bool
+	allow      []string
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+func run(ctx context.Context, verb, name string, o options) error {
 	wd, err := os.Getwd()
 	if err != nil {
 		return err
@@ -55,10 +73,10 @@ func run(ctx context.Context, verb, name, policyPack string, noChanges bool) err
 	switch verb {
 	case "up":
 		opts := []optup.Option{optup.ProgressStreams(os.Stdout), optup.ErrorProgressStreams(os.Stderr)}
-		if policyPack != "" {
-			opts = append(opts, optup.PolicyPacks(policyPack))
+		if o.policyPack != "" {
+			opts = append(opts, optup.PolicyPacks(o.policyPack))
 		}
-		if noChanges {
+		if o.noChanges {
 			opts = append(opts, optup.ExpectNoChanges())
 		}
 		if _, err := s.Up(ctx, opts...); err != nil {
@@ -67,14 +85,27 @@ func run(ctx context.Context, verb, name, policyPack string, noChanges bool) err
 		return printOutputs(ctx, s)
 	case "preview":
 		opts := []optpreview.Option{optpreview.ProgressStreams(os.Stdout), optpreview.ErrorProgressStreams(os.Stderr)}
-		if policyPack != "" {
-			opts = append(opts, optpreview.PolicyPacks(policyPack))
+		if o.policyPack != "" {
+			opts = append(opts, optpreview.PolicyPacks(o.policyPack))
 		}
-		if noChanges {
+		if o.noChanges {
 			opts = append(opts, optpreview.ExpectNoChanges())
 		}
-		_, err := s.Preview(ctx, opts...)
-		return err
+		if !o.guard {
+			_, err := s.Preview(ctx, opts...)
+			return err
+		}
+		findings, err := stack.GuardedPreview(ctx, s, o.allow, opts...)
+		if err != nil {
+			return err
+		}
+		for _, f := range findings {
+			fmt.Fprintln(os.Stderr, "data loss:", f)
+		}
+		if len(findings) > 0 {
+			return fmt.Errorf("the change would lose data in %d resource(s); pass -allow-data-loss to accept", len(findings))
+		}
+		return nil
 	case "destroy":
 		_, err := s.Destroy(ctx, optdestroy.ProgressStreams(os.Stdout), optdestroy.ErrorProgressStreams(os.Stderr))
 		return err

@@ -26,6 +26,8 @@ type Resource struct {
 	Custom  bool
 	// DependsOn are the URNs of the resources this one explicitly depends on.
 	DependsOn []string
+	// PropertyDependencies maps an input to the URNs its value comes from.
+	PropertyDependencies map[string][]string
 }
 
 // Config is a stack's config as the engine hands it to a program: full keys, objects as JSON.
@@ -88,6 +90,10 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	if rpc := args.RegisterRPC; rpc != nil {
 		r.Protect = rpc.Protect != nil && *rpc.Protect
 		r.DependsOn = rpc.Dependencies
+		r.PropertyDependencies = map[string][]string{}
+		for k, deps := range rpc.PropertyDependencies {
+			r.PropertyDependencies[k] = deps.Urns
+		}
 	}
 	m.mu.Lock()
 	m.resources = append(m.resources, r)

@@ -17,11 +17,14 @@ import (
 	"slices"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
 
 	"github.com/posthog-deploy/posthog-deploy/config"
 	"github.com/posthog-deploy/posthog-deploy/platform"
+	"github.com/posthog-deploy/posthog-deploy/policies/guard"
 )
 
 // Paths are where the driver finds the project and keeps its files.
@@ -204,4 +207,27 @@ func writeYAML(path string, v any) error {
 		return err
 	}
 	return os.WriteFile(path, b, 0o600)
+}
+
+// GuardedPreview previews the stack and returns what the change would lose: every data
+// resource it would replace or delete, less the allowed ones (see policies/guard).
+func GuardedPreview(ctx context.Context, s auto.Stack, allow []string, opts ...optpreview.Option) ([]guard.Finding, error) {
+	ch := make(chan events.EngineEvent)
+	var steps []guard.Step
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e := range ch {
+			if e.ResourcePreEvent != nil {
+				m := e.ResourcePreEvent.Metadata
+				steps = append(steps, guard.Step{Op: string(m.Op), URN: m.URN, Type: m.Type})
+			}
+		}
+	}()
+	_, err := s.Preview(ctx, append(opts, optpreview.EventStreams(ch))...)
+	<-done
+	if err != nil {
+		return nil, err
+	}
+	return guard.Check(steps, allow), nil
 }

@@ -65,7 +65,8 @@ func Pack(environment string) (policyx.PolicyPack, error) {
 }
 
 func fromAnalyzer(a policyx.AnalyzerResource) Resource {
-	return Resource{Type: a.Type, Name: a.Name, URN: a.URN, Props: a.Properties, Protect: a.Options.Protect}
+	return Resource{Type: a.Type, Name: a.Name, URN: a.URN, Props: a.Properties, Protect: a.Options.Protect,
+		PropertyDependencies: a.PropertyDependencies}
 }
 
 func stringsOf(v any) []string {

@@ -27,6 +27,8 @@ type Resource struct {
 	URN     string
 	Props   property.Map
 	Protect bool
+	// PropertyDependencies maps an input to the URNs of the resources its value comes from.
+	PropertyDependencies map[string][]string
 }
 
 // Context is what a rule knows of the stack beyond its resources.
@@ -94,7 +96,8 @@ func (r Rule) Run(ctx Context, rs []Resource) []Violation {
 // All is every rule of the pack, in the order of the docs.
 func All() []Rule {
 	var all []Rule
-	for _, group := range [][]Rule{clickHouseRules(), zooKeeperRules(), kafkaRules(), kubernetesRules(), stackRules()} {
+	for _, group := range [][]Rule{clickHouseRules(), zooKeeperRules(), kafkaRules(), kubernetesRules(), stackRules(),
+		postgresRules(), bucketRules(), clusterRules()} {
 		all = append(all, group...)
 	}
 	return all
