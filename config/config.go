@@ -116,6 +116,18 @@ type ClickHouse struct {
 	Storage  string `json:"storage"`
 	// AllowExperimental names the allow_experimental_* settings this stack may enable.
 	AllowExperimental []string `json:"allowExperimental"`
+	Backup            Backup   `json:"backup"`
+}
+
+// Backup is ClickHouse's backup schedule into the versioned backups bucket. It cannot be off.
+type Backup struct {
+	// Schedule is a cron schedule (UTC) for a full backup of every shard.
+	Schedule string `json:"schedule"`
+	// Keep is how many backups per shard the bucket keeps.
+	Keep int `json:"keep"`
+	// Image runs clickhouse-backup beside each replica; ClientImage triggers it.
+	Image       string `json:"image"`
+	ClientImage string `json:"clientImage"`
 }
 
 // Postgres is the in-cluster PostgreSQL stand-in used where no cloud provides a managed one.

@@ -40,6 +40,12 @@ func Defaults(cloud Cloud, env Environment) *Config {
 			Replicas: pick(1, 2),
 			Image:    "clickhouse/clickhouse-server:24.8.14.39",
 			Storage:  "100Gi",
+			Backup: Backup{
+				Schedule:    "0 2 * * *",
+				Keep:        choose(env == Prod, 7, 14),
+				Image:       "altinity/clickhouse-backup:2.6.30",
+				ClientImage: "curlimages/curl:8.11.1",
+			},
 		},
 		Postgres: Postgres{
 			Image:   "postgres:15.10-alpine",

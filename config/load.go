@@ -121,10 +121,12 @@ func secrets(src Source, errs *Errors) Secrets {
 }
 
 var (
-	dnsLabel  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
-	hostname  = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
-	quantity  = regexp.MustCompile(`^[1-9][0-9]*(Mi|Gi|Ti)$`)
-	identName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	hostname     = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	quantity     = regexp.MustCompile(`^[1-9][0-9]*(Mi|Gi|Ti)$`)
+	identName    = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+	cronField    = `[0-9*/,-]+`
+	cronSchedule = regexp.MustCompile(`^` + cronField + `( ` + cronField + `){4}$`)
 )
 
 // validate checks every value against what is allowed, and holds staging and prod to the
@@ -190,6 +192,12 @@ func (c *Config) validate() Errors {
 			"zero-copy replication is never allowed: it lost PostHog a region's data")
 	}
 	checkImage(check, "clickhouse.image", ch.Image)
+	check(cronSchedule.MatchString(ch.Backup.Schedule), "clickhouse.backup.schedule", quote(ch.Backup.Schedule),
+		"must be a cron schedule of five fields, such as \"0 2 * * *\"")
+	check(ch.Backup.Keep >= 1 && ch.Backup.Keep <= 365, "clickhouse.backup.keep", ch.Backup.Keep, "must be from 1 to 365")
+	check(c.Environment != Prod || ch.Backup.Keep >= 7, "clickhouse.backup.keep", ch.Backup.Keep, "must be at least 7 in prod")
+	checkImage(check, "clickhouse.backup.image", ch.Backup.Image)
+	checkImage(check, "clickhouse.backup.clientImage", ch.Backup.ClientImage)
 	check(quantity.MatchString(ch.Storage), "clickhouse.storage", quote(ch.Storage), "must be a size such as 100Gi")
 
 	checkImage(check, "postgres.image", c.Postgres.Image)

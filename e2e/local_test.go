@@ -295,6 +295,11 @@ func TestLocalStackUpIdempotentDestroy(t *testing.T) {
 		if ch := found["clickhouse-config"]["posthog.xml"]; !strings.Contains(ch, "<allow_remote_fs_zero_copy_replication>0<") {
 			t.Errorf("ClickHouse config in the cluster does not switch zero-copy off:\n%s", ch)
 		}
+		var crons list
+		c.kubectl(t, &crons, "get", "cronjobs", "-l", "app.kubernetes.io/name=clickhouse-backup")
+		if len(crons.Items) != 2 {
+			t.Errorf("%d ClickHouse backup schedules, want one per shard", len(crons.Items))
+		}
 		var pdbs list
 		c.kubectl(t, &pdbs, "get", "poddisruptionbudgets")
 		if len(pdbs.Items) < 7 {

@@ -47,6 +47,7 @@ func Program(ctx *pulumi.Context) error {
 	}
 	ch, err := clickhouse.New(ctx, cfg.ClickHouse, ns, clickhouse.Args{
 		ZooKeeper: zk.Nodes, ZooKeeperPort: zookeeper.ClientPort, Password: cfg.Secrets.ClickHousePassword,
+		Backups: f.ObjectStorage,
 	}, place, after(zk)...)
 	if err != nil {
 		return err

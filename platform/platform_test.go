@@ -300,3 +300,40 @@ func TestKafkaDiskTooSmallFailsBeforeAnyResource(t *testing.T) {
 		}
 	}
 }
+
+func TestEveryShardIsBackedUpToTheVersionedBucket(t *testing.T) {
+	rs := stack(t, "prod", nil)
+	for name, set := range ofType(rs, statefulSet) {
+		if !strings.HasPrefix(name, "chi-") {
+			continue
+		}
+		containers := get(obj(set), "spec", "template", "spec", "containers").ArrayValue()
+		var agent resource.PropertyValue
+		for _, c := range containers {
+			if str(get(c, "name")) == "backup" {
+				agent = c
+			}
+		}
+		env := fmt.Sprint(get(agent, "env"))
+		shard := name[len("chi-posthog-") : len("chi-posthog-")+1]
+		if !strings.Contains(env, "clickhouse-backups") || !strings.Contains(env, "posthog/shard-"+shard) {
+			t.Errorf("%s: no backup agent writing to clickhouse-backups/posthog/shard-%s: %s", name, shard, env)
+		}
+		mounts := fmt.Sprint(get(agent, "volumeMounts"))
+		if !strings.Contains(mounts, "/var/lib/clickhouse") {
+			t.Errorf("%s: the backup agent cannot see the replica's data: %s", name, mounts)
+		}
+	}
+	crons := ofType(rs, "kubernetes:batch/v1:CronJob")
+	for _, shard := range []string{"0", "1"} {
+		c, ok := crons["clickhouse-backup-shard-"+shard]
+		if !ok {
+			t.Errorf("no backup schedule for shard %s", shard)
+			continue
+		}
+		script := fmt.Sprint(get(obj(c), "spec", "jobTemplate", "spec", "template", "spec", "containers"))
+		if !strings.Contains(script, "chi-posthog-"+shard+"-0.posthog.svc.cluster.local:7171/backup/create_remote") {
+			t.Errorf("shard %s's backup does not ask its replica: %s", shard, script)
+		}
+	}
+}

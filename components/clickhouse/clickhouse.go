@@ -1,7 +1,8 @@
 // Package clickhouse deploys PostHog's analytics store as a sharded and replicated ClickHouse
 // cluster. The layout is data (Topology) expanded by pure functions into one single-pod
 // StatefulSet per replica with deterministic names, as Altinity's operator lays it out, and
-// generated server config: remote_servers, macros, ZooKeeper, users and profiles.
+// generated server config: remote_servers, macros, ZooKeeper, users and profiles; and the
+// scheduled backups of every shard into the versioned backups bucket.
 package clickhouse
 
 import (
@@ -14,6 +15,7 @@ import (
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/posthog-deploy/posthog-deploy/components/foundation"
 	"github.com/posthog-deploy/posthog-deploy/components/kube"
 	"github.com/posthog-deploy/posthog-deploy/config"
 )
@@ -48,6 +50,8 @@ type Args struct {
 	ZooKeeperPort int
 	// Password is the posthog user's password, a Pulumi secret.
 	Password pulumi.StringOutput
+	// Backups is the object storage whose Backups bucket receives every shard's backups.
+	Backups foundation.ObjectStorage
 }
 
 // New deploys the cluster described by ch into namespace ns.
@@ -102,6 +106,7 @@ func New(ctx *pulumi.Context, ch config.ClickHouse, ns string, args Args, p kube
 				Selector: kube.Labels(App, map[string]string{
 					ShardLabel: strconv.Itoa(s), ReplicaLabel: strconv.Itoa(r.Index)}),
 				SpreadGroup: shardLabels,
+				Sidecars:    []kube.Container{backupAgent(ch.Backup, args.Backups, t, s)},
 				Container: kube.Container{
 					Image:     ch.Image,
 					Ports:     ports,
@@ -126,6 +131,9 @@ func New(ctx *pulumi.Context, ch config.ClickHouse, ns string, args Args, p kube
 		}
 	}
 	if _, err := kube.Service(ctx, ServiceName, p.Namespace, labels, ports[:2], child); err != nil {
+		return nil, err
+	}
+	if err := newBackups(ctx, ch.Backup, args.Backups, t, p, child); err != nil {
 		return nil, err
 	}
 	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{

@@ -37,8 +37,12 @@ type ObjectStorage struct {
 	Endpoint string
 	Region   string
 	Buckets  Buckets
-	// AccessKey and SecretKey are static credentials, Pulumi secrets; empty where pods reach the
-	// buckets through workload identity instead.
+	// Credentials are static keys; nil where pods reach the buckets through workload identity.
+	Credentials *Credentials
+}
+
+// Credentials are an access key pair, Pulumi secrets.
+type Credentials struct {
 	AccessKey pulumi.StringOutput
 	SecretKey pulumi.StringOutput
 }

@@ -31,3 +31,31 @@ func NewJob(ctx *pulumi.Context, name string, j Job, p Placement, opts ...pulumi
 		},
 	}, append([]pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true)}, opts...)...)
 }
+
+// NewCronJob runs a Job on a cron schedule (UTC), one at a time, keeping the last runs' pods
+// for their logs.
+func NewCronJob(ctx *pulumi.Context, name, schedule string, j Job, p Placement, opts ...pulumi.ResourceOption) (*batchv1.CronJob, error) {
+	return batchv1.NewCronJob(ctx, name, &batchv1.CronJobArgs{
+		Metadata: meta(name, p.Namespace, j.Selector),
+		Spec: batchv1.CronJobSpecArgs{
+			Schedule:                   pulumi.String(schedule),
+			TimeZone:                   pulumi.String("Etc/UTC"),
+			ConcurrencyPolicy:          pulumi.String("Forbid"),
+			SuccessfulJobsHistoryLimit: pulumi.Int(3),
+			FailedJobsHistoryLimit:     pulumi.Int(3),
+			JobTemplate: batchv1.JobTemplateSpecArgs{
+				Metadata: metav1.ObjectMetaArgs{Labels: j.Selector},
+				Spec: batchv1.JobSpecArgs{
+					BackoffLimit: pulumi.Int(2),
+					Template: corev1.PodTemplateSpecArgs{
+						Metadata: metav1.ObjectMetaArgs{Labels: j.Selector},
+						Spec: corev1.PodSpecArgs{
+							RestartPolicy: pulumi.String("OnFailure"),
+							Containers:    corev1.ContainerArray{j.Container.args(name)},
+						},
+					},
+				},
+			},
+		},
+	}, opts...)
+}

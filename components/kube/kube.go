@@ -60,8 +60,10 @@ func (r Resources) args() corev1.ResourceRequirementsArgs {
 	}
 }
 
-// Container is the one container of a workload's pods.
+// Container is a container of a workload's pods.
 type Container struct {
+	// Name of a sidecar; the main container takes the workload's name.
+	Name      string
 	Image     string
 	Command   []string
 	Env       corev1.EnvVarArray

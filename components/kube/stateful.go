@@ -14,6 +14,8 @@ type Stateful struct {
 	Name      string
 	Replicas  int
 	Container Container
+	// Sidecars run beside the container and see the same data volume (e.g. a backup agent).
+	Sidecars []Container
 	// Selector is the labels that select this set's pods (see Labels).
 	Selector pulumi.StringMap
 	// SpreadGroup selects the pods that must not share a zone (e.g. every replica of one
@@ -114,7 +116,7 @@ func NewStateful(ctx *pulumi.Context, s Stateful, p Placement, opts ...pulumi.Re
 			Template: corev1.PodTemplateSpecArgs{
 				Metadata: metav1.ObjectMetaArgs{Labels: podLabels, Annotations: s.PodAnnotations},
 				Spec: corev1.PodSpecArgs{
-					Containers:                    corev1.ContainerArray{c.args(s.Name)},
+					Containers:                    append(corev1.ContainerArray{c.args(s.Name)}, sidecars(s.Sidecars, s.DataPath)...),
 					Volumes:                       volumes,
 					TopologySpreadConstraints:     spread(group, p, true),
 					TerminationGracePeriodSeconds: pulumi.Int(60),
@@ -144,4 +146,14 @@ func NewBudget(ctx *pulumi.Context, name string, ns pulumi.StringInput, selector
 			Selector:       metav1.LabelSelectorArgs{MatchLabels: selector},
 		},
 	}, opts...)
+}
+
+// sidecars are the set's extra containers, each with the data volume at the same path.
+func sidecars(cs []Container, dataPath string) corev1.ContainerArray {
+	var out corev1.ContainerArray
+	for _, c := range cs {
+		c.Mounts = append([]Mount{{Volume: "data", Path: dataPath}}, c.Mounts...)
+		out = append(out, c.args(c.Name))
+	}
+	return out
 }

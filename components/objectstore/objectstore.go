@@ -89,11 +89,13 @@ func New(ctx *pulumi.Context, o config.ObjectStore, ns string, secretKey pulumi.
 		return nil, err
 	}
 	s.Storage = foundation.ObjectStorage{
-		Endpoint:  endpoint,
-		Region:    "us-east-1",
-		Buckets:   buckets,
-		AccessKey: pulumi.String(User).ToStringOutput(),
-		SecretKey: secretKey,
+		Endpoint: endpoint,
+		Region:   "us-east-1",
+		Buckets:  buckets,
+		Credentials: &foundation.Credentials{
+			AccessKey: pulumi.String(User).ToStringOutput(),
+			SecretKey: secretKey,
+		},
 	}
 	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{"endpoint": pulumi.String(endpoint)}); err != nil {
 		return nil, err

@@ -116,15 +116,18 @@ func New(ctx *pulumi.Context, ph config.PostHog, args Args, p kube.Placement, op
 	if err != nil {
 		return nil, err
 	}
+	secrets := pulumi.StringMap{
+		"SECRET_KEY":          args.Secrets.SecretKey,
+		"DATABASE_URL":        args.Postgres.URL(),
+		"CLICKHOUSE_PASSWORD": args.Secrets.ClickHousePassword,
+	}
+	if c := args.ObjectStorage.Credentials; c != nil {
+		secrets["OBJECT_STORAGE_ACCESS_KEY_ID"] = c.AccessKey
+		secrets["OBJECT_STORAGE_SECRET_ACCESS_KEY"] = c.SecretKey
+	}
 	secret, err := corev1.NewSecret(ctx, Settings, &corev1.SecretArgs{
-		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(Settings), Namespace: p.Namespace, Labels: labels},
-		StringData: pulumi.StringMap{
-			"SECRET_KEY":                       args.Secrets.SecretKey,
-			"DATABASE_URL":                     args.Postgres.URL(),
-			"CLICKHOUSE_PASSWORD":              args.Secrets.ClickHousePassword,
-			"OBJECT_STORAGE_ACCESS_KEY_ID":     args.ObjectStorage.AccessKey,
-			"OBJECT_STORAGE_SECRET_ACCESS_KEY": args.ObjectStorage.SecretKey,
-		},
+		Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String(Settings), Namespace: p.Namespace, Labels: labels},
+		StringData: secrets,
 	}, child)
 	if err != nil {
 		return nil, err

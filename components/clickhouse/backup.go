@@ -1,0 +1,113 @@
+package clickhouse
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/posthog-deploy/posthog-deploy/components/foundation"
+	"github.com/posthog-deploy/posthog-deploy/components/kube"
+	"github.com/posthog-deploy/posthog-deploy/config"
+)
+
+// Backups run clickhouse-backup beside every replica (it needs the replica's own files) with its
+// API on BackupPort; a CronJob per shard asks the shard's first replica to create a backup and
+// upload it to the versioned backups bucket, under <cluster>/shard-<n>.
+const (
+	BackupApp  = "clickhouse-backup"
+	BackupPort = 7171
+	backupKeys = "clickhouse-backup"
+)
+
+// BackupPath is where a shard's backups live in the bucket; a restore reads the same path.
+func BackupPath(t Topology, shard int) string { return fmt.Sprintf("%s/shard-%d", t.Cluster, shard) }
+
+// backupAgent is the sidecar of a replica of shard.
+func backupAgent(b config.Backup, store foundation.ObjectStorage, t Topology, shard int) kube.Container {
+	env := map[string]string{
+		"CLICKHOUSE_HOST":        "127.0.0.1",
+		"CLICKHOUSE_PORT":        strconv.Itoa(NativePort),
+		"REMOTE_STORAGE":         "s3",
+		"S3_BUCKET":              store.Buckets.Backups,
+		"S3_REGION":              store.Region,
+		"S3_PATH":                BackupPath(t, shard),
+		"BACKUPS_TO_KEEP_REMOTE": strconv.Itoa(b.Keep),
+		"BACKUPS_TO_KEEP_LOCAL":  "-1",
+		"API_LISTEN":             fmt.Sprintf("0.0.0.0:%d", BackupPort),
+	}
+	if store.Endpoint != "" {
+		env["S3_ENDPOINT"] = store.Endpoint
+		env["S3_FORCE_PATH_STYLE"] = "true"
+	}
+	var vars corev1.EnvVarArray
+	for _, k := range sortedKeys(env) {
+		vars = append(vars, corev1.EnvVarArgs{Name: pulumi.String(k), Value: pulumi.String(env[k])})
+	}
+	c := kube.Container{
+		Name:      "backup",
+		Image:     b.Image,
+		Command:   []string{"clickhouse-backup", "server"},
+		Env:       vars,
+		Ports:     []kube.Port{{Name: "backup-api", Port: BackupPort}},
+		Resources: kube.Resources{CPU: "100m", Memory: "512Mi"},
+		Readiness: kube.TCPProbe("backup-api", 15),
+		Liveness:  kube.TCPProbe("backup-api", 30),
+	}
+	if store.Credentials != nil {
+		c.EnvFrom = corev1.EnvFromSourceArray{corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(backupKeys)}}}
+	}
+	return c
+}
+
+// BackupScript asks a shard's backup API for a backup uploaded to the bucket, and waits for
+// the outcome, so that a failed backup fails the Job (and alerts) instead of passing silently.
+func BackupScript(api string, shard int) string {
+	return strings.Join([]string{
+		"set -eu",
+		fmt.Sprintf("name=shard-%d-$(date -u +%%Y%%m%%dT%%H%%M%%SZ)", shard),
+		fmt.Sprintf(`curl -sSf -X POST "%s/backup/create_remote?name=$name"`, api),
+		"while :; do",
+		fmt.Sprintf(`  s=$(curl -sSf "%s/backup/status" | grep "create_remote $name" || true)`, api),
+		`  case "$s" in *'"status":"success"'*) echo "backup $name uploaded"; exit 0;; *'"status":"error"'*) echo "$s"; exit 1;; esac`,
+		"  sleep 15",
+		"done",
+	}, "\n")
+}
+
+// newBackups creates the credentials Secret and one CronJob per shard.
+func newBackups(ctx *pulumi.Context, b config.Backup, store foundation.ObjectStorage, t Topology, p kube.Placement,
+	opts ...pulumi.ResourceOption) error {
+	if c := store.Credentials; c != nil {
+		if _, err := corev1.NewSecret(ctx, backupKeys, &corev1.SecretArgs{
+			Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String(backupKeys), Namespace: p.Namespace, Labels: kube.Labels(BackupApp, nil)},
+			StringData: pulumi.StringMap{"S3_ACCESS_KEY": c.AccessKey, "S3_SECRET_KEY": c.SecretKey},
+		}, opts...); err != nil {
+			return err
+		}
+	}
+	for s, shard := range t.Shards {
+		api := fmt.Sprintf("http://%s:%d", shard[0].Host, BackupPort)
+		name := fmt.Sprintf("clickhouse-backup-shard-%d", s)
+		if _, err := kube.NewCronJob(ctx, name, b.Schedule, kube.Job{
+			Selector: kube.Labels(BackupApp, map[string]string{ShardLabel: strconv.Itoa(s)}),
+			Container: kube.Container{
+				Image:     b.ClientImage,
+				Command:   []string{"sh", "-c", BackupScript(api, s)},
+				Resources: kube.Resources{CPU: "50m", Memory: "64Mi"},
+			},
+		}, p, opts...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,135 @@
+package rules
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
+)
+
+const backupApp = "clickhouse-backup"
+
+// mcVersioning is the local object store's Job switching a bucket's versioning on.
+var mcVersioning = regexp.MustCompile(`mc version enable [a-z0-9-]+/([a-z0-9.-]+)`)
+
+// versionedBuckets names the buckets of the stack known to be versioned, on every cloud and on
+// the local object store.
+func versionedBuckets(rs []Resource) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range rs {
+		p := props(r)
+		switch r.Type {
+		case S3Bucket:
+			v, ok := settingFor(rs, S3Versioning, "bucket", r, "bucket")
+			if status, _ := str(at(props(v), "versioningConfiguration", "status")); ok && status == "Enabled" {
+				if name, ok := str(at(p, "bucket")); ok {
+					out[name] = true
+				}
+			}
+		case GCSBucket, SpacesBucket:
+			if name, ok := str(at(p, "name")); ok && isTrue(at(p, "versioning", "enabled")) {
+				out[name] = true
+			}
+		case Job:
+			for _, text := range configTexts(r) {
+				for _, m := range mcVersioning.FindAllStringSubmatch(text, -1) {
+					out[m[1]] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// backupBucket is the bucket a ClickHouse replica's backup agent writes to ("" if none, and
+// known false while the name is not known yet).
+func backupBucket(r Resource) (bucket string, known bool) {
+	for _, c := range containers(r) {
+		if env := at(c, "env"); env.IsArray() {
+			for _, e := range env.AsArray().All {
+				if name, _ := str(at(e, "name")); name == "S3_BUCKET" {
+					v, ok := str(at(e, "value"))
+					return v, ok
+				}
+			}
+		}
+	}
+	return "", true
+}
+
+func backupRules() []Rule {
+	return []Rule{{
+		ID: "PH-CH-005", Name: "clickhouse-backups-to-versioned-bucket",
+		Why: "Replication is not a backup: a DROP or a bad migration replicates too. Every shard needs scheduled " +
+			"backups, and the bucket they go to must be versioned, or a bad run or a retention bug deletes the copies.",
+		Fix: "Keep posthog-deploy:clickhouse.backup on its schedule (the program backs up every shard with a " +
+			"clickhouse-backup sidecar and a CronJob per shard) into the foundation's versioned backups bucket.",
+		Severity: Critical, Enforcement: policyx.EnforcementLevelMandatory,
+		Types: []string{StatefulSet, CronJob, Job, S3Bucket, S3Versioning, GCSBucket, SpacesBucket},
+		CheckStack: func(_ Context, rs []Resource) []Violation {
+			shards := map[string]Resource{}
+			scheduled := map[string]bool{}
+			for _, r := range rs {
+				switch r.Type {
+				case StatefulSet:
+					l := labels(at(props(r), "spec", "template", "metadata", "labels"))
+					if l["app.kubernetes.io/name"] == chName && l[shardLabel] != "" {
+						shards[l[shardLabel]] = r
+					}
+				case CronJob:
+					l := labels(at(props(r), "metadata", "labels"))
+					if l["app.kubernetes.io/name"] == backupApp {
+						scheduled[l[shardLabel]] = true
+					}
+				}
+			}
+			var out []Violation
+			versioned := versionedBuckets(rs)
+			for _, s := range slices.Sorted(maps.Keys(shards)) {
+				r := shards[s]
+				if !scheduled[s] {
+					out = append(out, Violation{URN: r.URN, Message: fmt.Sprintf("shard %s has no backup schedule", s)})
+				}
+				switch bucket, known := backupBucket(r); {
+				case known && bucket == "":
+					out = append(out, Violation{URN: r.URN, Message: fmt.Sprintf("%s has no backup agent with a bucket", r.Name)})
+				case known && !versioned[bucket]:
+					out = append(out, Violation{URN: r.URN, Message: fmt.Sprintf("%s backs up to bucket %q, which is not versioned", r.Name, bucket)})
+				}
+			}
+			return out
+		},
+		Pass: []Fixture{
+			{Name: "local store", Resources: []Resource{chBackedUp("0", "backups"), backupCron("0"), versioningJob("backups")}},
+			{Name: "S3", Resources: []Resource{chBackedUp("0", "ph-backups"), backupCron("0"),
+				res(S3Bucket, "backups", map[string]any{"bucket": "ph-backups"}),
+				s3Setting(S3Versioning, "backups", map[string]any{"bucket": unknown, "versioningConfiguration": map[string]any{"status": "Enabled"}})}},
+		},
+		Fail: []Fixture{
+			{Name: "no schedule", Resources: []Resource{chBackedUp("0", "backups"), versioningJob("backups")}},
+			{Name: "unversioned bucket", Resources: []Resource{chBackedUp("0", "backups"), backupCron("0")}},
+			{Name: "no agent", Resources: []Resource{chReplica("0", "0", true), backupCron("0")}},
+		},
+	}}
+}
+
+func chBackedUp(shard, bucket string) Resource {
+	agent := container("altinity/clickhouse-backup:2.6.30", map[string]any{"name": "backup",
+		"env": []any{map[string]any{"name": "S3_BUCKET", "value": bucket}}})
+	return res(StatefulSet, "chi-posthog-"+shard+"-0", map[string]any{"spec": map[string]any{"replicas": 1, "template": map[string]any{
+		"metadata": map[string]any{"labels": map[string]string{"app.kubernetes.io/name": chName, shardLabel: shard}},
+		"spec":     map[string]any{"containers": []any{container("clickhouse/clickhouse-server:24.8.14.39", nil), agent}},
+	}}})
+}
+
+func backupCron(shard string) Resource {
+	return res(CronJob, "clickhouse-backup-shard-"+shard, map[string]any{"metadata": map[string]any{
+		"labels": map[string]string{"app.kubernetes.io/name": backupApp, shardLabel: shard}}})
+}
+
+func versioningJob(bucket string) Resource {
+	return workload(Job, "objectstore-buckets", 0, nil, container("minio/mc:RELEASE.2024-11-21T17-21-54Z",
+		map[string]any{"command": []any{"sh", "-ec", "mc mb --ignore-existing store/" + bucket + "\nmc version enable store/" + bucket}}), nil)
+}
