@@ -117,6 +117,16 @@ type ClickHouse struct {
 	// AllowExperimental names the allow_experimental_* settings this stack may enable.
 	AllowExperimental []string `json:"allowExperimental"`
 	Backup            Backup   `json:"backup"`
+	// ColdStorage adds an object-storage disk to each replica: parts move there when the local
+	// volume is nearly full. Each replica writes its own copy (zero-copy stays off).
+	ColdStorage ColdStorage `json:"coldStorage"`
+}
+
+// ColdStorage is ClickHouse's optional object-storage tier, in the data bucket.
+type ColdStorage struct {
+	Enabled bool `json:"enabled"`
+	// MoveFactor is the free share of the local volume below which parts move to the bucket.
+	MoveFactor float64 `json:"moveFactor"`
 }
 
 // Backup is ClickHouse's backup schedule into the versioned backups bucket. It cannot be off.

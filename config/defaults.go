@@ -46,6 +46,7 @@ func Defaults(cloud Cloud, env Environment) *Config {
 				Image:       "altinity/clickhouse-backup:2.6.30",
 				ClientImage: "curlimages/curl:8.11.1",
 			},
+			ColdStorage: ColdStorage{MoveFactor: 0.1},
 		},
 		Postgres: Postgres{
 			Image:   "postgres:15.10-alpine",

@@ -196,6 +196,8 @@ func (c *Config) validate() Errors {
 		"must be a cron schedule of five fields, such as \"0 2 * * *\"")
 	check(ch.Backup.Keep >= 1 && ch.Backup.Keep <= 365, "clickhouse.backup.keep", ch.Backup.Keep, "must be from 1 to 365")
 	check(c.Environment != Prod || ch.Backup.Keep >= 7, "clickhouse.backup.keep", ch.Backup.Keep, "must be at least 7 in prod")
+	check(ch.ColdStorage.MoveFactor > 0 && ch.ColdStorage.MoveFactor < 0.5, "clickhouse.coldStorage.moveFactor",
+		ch.ColdStorage.MoveFactor, "must be above 0 and below 0.5")
 	checkImage(check, "clickhouse.backup.image", ch.Backup.Image)
 	checkImage(check, "clickhouse.backup.clientImage", ch.Backup.ClientImage)
 	check(quantity.MatchString(ch.Storage), "clickhouse.storage", quote(ch.Storage), "must be a size such as 100Gi")

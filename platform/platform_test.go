@@ -93,6 +93,14 @@ func TestLocalStack(t *testing.T) {
 		[]string{"posthog-events", "posthog-plugins", "posthog-web", "posthog-worker"}) {
 		t.Errorf("Deployments = %v", got)
 	}
+	replica := str(get(obj(ofType(rs, configMap)["chi-posthog-1-1"]), "data", "replica.xml"))
+	if !strings.Contains(replica, "<endpoint>http://objectstore-0.objectstore.posthog.svc.cluster.local:9000/posthog/clickhouse-cold/posthog/chi-posthog-1-1/</endpoint>") {
+		t.Errorf("the local stack's cold tier is not the replica's own prefix of the data bucket:\n%s", replica)
+	}
+	chEnv := fmt.Sprint(get(obj(sets["chi-posthog-1-1"]), "spec", "template", "spec", "containers"))
+	if !strings.Contains(chEnv, "clickhouse-object-storage") {
+		t.Errorf("ClickHouse does not get the object-storage keys from their Secret: %s", chEnv)
+	}
 	zooCfg := str(get(obj(ofType(rs, configMap)["zookeeper"]), "data", "zoo.cfg"))
 	if !strings.Contains(zooCfg, "autopurge.purgeInterval=1\n") || !strings.Contains(zooCfg, "autopurge.snapRetainCount=5\n") {
 		t.Errorf("zoo.cfg without autopurge:\n%s", zooCfg)

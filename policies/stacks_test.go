@@ -82,6 +82,7 @@ func TestUnsafeVariantsAreCaught(t *testing.T) {
 		{"dev output judged as prod", "PH-ST-001", func(c rules.Context) rules.Context { c.Environment = "prod"; return c }, nil, ""},
 		{"no backup schedule", "PH-CH-005", nil, nil, "clickhouse-backup-shard-"},
 		{"backups bucket not versioned", "PH-CH-005", nil, nil, "objectstore-buckets-"},
+		{"cold disk bucket not versioned", "PH-CH-006", nil, nil, "objectstore-buckets-"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, rs := captured(t, "../stacks/Pulumi.local.yaml")

@@ -23,7 +23,18 @@ const (
 	BackupApp  = "clickhouse-backup"
 	BackupPort = 7171
 	backupKeys = "clickhouse-backup"
+	// objectKeys holds the same keys under the names ClickHouse's own S3 client reads.
+	objectKeys = "clickhouse-object-storage"
 )
+
+// bucketURL is a bucket's path-style URL: the store's endpoint, or the cloud's S3 endpoint.
+func bucketURL(store foundation.ObjectStorage, bucket string) string {
+	endpoint := store.Endpoint
+	if endpoint == "" {
+		endpoint = fmt.Sprintf("https://s3.%s.amazonaws.com", store.Region)
+	}
+	return strings.TrimSuffix(endpoint, "/") + "/" + bucket + "/"
+}
 
 // BackupPath is where a shard's backups live in the bucket; a restore reads the same path.
 func BackupPath(t Topology, shard int) string { return fmt.Sprintf("%s/shard-%d", t.Cluster, shard) }
@@ -80,13 +91,20 @@ func BackupScript(api string, shard int) string {
 	}, "\n")
 }
 
-// newBackups creates the credentials Secret and one CronJob per shard.
+// newBackups creates the credentials Secrets (for the agent, and for ClickHouse's own object
+// disk) and one CronJob per shard.
 func newBackups(ctx *pulumi.Context, b config.Backup, store foundation.ObjectStorage, t Topology, p kube.Placement,
 	opts ...pulumi.ResourceOption) error {
 	if c := store.Credentials; c != nil {
 		if _, err := corev1.NewSecret(ctx, backupKeys, &corev1.SecretArgs{
 			Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String(backupKeys), Namespace: p.Namespace, Labels: kube.Labels(BackupApp, nil)},
 			StringData: pulumi.StringMap{"S3_ACCESS_KEY": c.AccessKey, "S3_SECRET_KEY": c.SecretKey},
+		}, opts...); err != nil {
+			return err
+		}
+		if _, err := corev1.NewSecret(ctx, objectKeys, &corev1.SecretArgs{
+			Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String(objectKeys), Namespace: p.Namespace, Labels: kube.Labels(App, nil)},
+			StringData: pulumi.StringMap{"AWS_ACCESS_KEY_ID": c.AccessKey, "AWS_SECRET_ACCESS_KEY": c.SecretKey},
 		}, opts...); err != nil {
 			return err
 		}

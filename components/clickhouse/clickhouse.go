@@ -91,12 +91,20 @@ func New(ctx *pulumi.Context, ch config.ClickHouse, ns string, args Args, p kube
 		return nil, err
 	}
 
+	var cold *ColdDisk
+	var objectEnv corev1.EnvFromSourceArray
+	if ch.ColdStorage.Enabled {
+		cold = &ColdDisk{BucketURL: bucketURL(args.Backups, args.Backups.Buckets.Data), MoveFactor: ch.ColdStorage.MoveFactor}
+		if args.Backups.Credentials != nil {
+			objectEnv = corev1.EnvFromSourceArray{corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(objectKeys)}}}
+		}
+	}
 	ports := []kube.Port{{Name: "http", Port: HTTPPort}, {Name: "native", Port: NativePort},
 		{Name: "interserver", Port: InterserverPort}, {Name: "metrics", Port: MetricsPort}}
 	for s, shard := range t.Shards {
 		shardLabels := kube.Labels(App, map[string]string{ShardLabel: strconv.Itoa(s)})
 		for _, r := range shard {
-			replicaCfg := ReplicaConfig(t, r)
+			replicaCfg := ReplicaConfig(t, r, cold)
 			if err := configMap(r.Name, "replica.xml", replicaCfg); err != nil {
 				return nil, err
 			}
@@ -109,6 +117,7 @@ func New(ctx *pulumi.Context, ch config.ClickHouse, ns string, args Args, p kube
 				Sidecars:    []kube.Container{backupAgent(ch.Backup, args.Backups, t, s)},
 				Container: kube.Container{
 					Image:     ch.Image,
+					EnvFrom:   objectEnv,
 					Ports:     ports,
 					Resources: kube.Resources{CPU: "1", Memory: "4Gi"},
 					Readiness: kube.HTTPProbe("/ping", "http", 10),

@@ -53,14 +53,44 @@ func ServerConfig(t Topology, zooKeeper []string, zooKeeperPort int) string {
 }
 
 // ReplicaConfig renders config.d/replica.xml for one replica: its macros, which replicated
-// tables use for their ZooKeeper paths, and the host it advertises to its peers.
-func ReplicaConfig(t Topology, r Replica) string {
-	return document(
+// tables use for their ZooKeeper paths, the host it advertises to its peers, and, with cold,
+// its own object-storage disk.
+func ReplicaConfig(t Topology, r Replica, cold *ColdDisk) string {
+	parts := []node{
 		leaf("interserver_http_host", r.Host),
 		el("macros",
 			leaf("cluster", t.Cluster),
 			leaf("shard", r.Shard),
 			leaf("replica", r.Name)),
+	}
+	if cold != nil {
+		parts = append(parts, cold.storage(t, r))
+	}
+	return document(parts...)
+}
+
+// ColdDisk is the object-storage tier: a bucket URL (endpoint/bucket/, path style) under which
+// every replica gets its own prefix.
+type ColdDisk struct {
+	BucketURL  string
+	MoveFactor float64
+}
+
+// storage makes the default policy two volumes, the local disk then the replica's object disk,
+// so every table uses it without naming a policy. Credentials come from the server's
+// environment (or workload identity), never from this file.
+func (c ColdDisk) storage(t Topology, r Replica) node {
+	return el("storage_configuration",
+		el("disks", el("cold",
+			leaf("type", "s3"),
+			leaf("endpoint", fmt.Sprintf("%sclickhouse-cold/%s/%s/", c.BucketURL, t.Cluster, r.Name)),
+			leaf("use_environment_credentials", "true"),
+			leaf("metadata_path", "/var/lib/clickhouse/disks/cold/"))),
+		el("policies", el("default",
+			el("volumes",
+				el("hot", leaf("disk", "default")),
+				el("cold", leaf("disk", "cold"))),
+			leaf("move_factor", c.MoveFactor))),
 	)
 }
 

@@ -96,7 +96,7 @@ func TestMacrosMatchRemoteServers(t *testing.T) {
 	topo := NewTopology("posthog", 2, 2, "ph")
 	seen := map[string]bool{}
 	for _, r := range topo.Replicas() {
-		s := parse(t, ReplicaConfig(topo, r))
+		s := parse(t, ReplicaConfig(topo, r, nil))
 		if s.Macros.Cluster != "posthog" || s.Macros.Shard != fmt.Sprint(r.Shard) || s.Macros.Replica != r.Name {
 			t.Errorf("%s: macros = %+v", r.Name, s.Macros)
 		}
@@ -151,5 +151,25 @@ func BenchmarkServerConfig(b *testing.B) {
 	zk := []string{"zk-0", "zk-1", "zk-2"}
 	for b.Loop() {
 		_ = ServerConfig(topo, zk, 2181)
+	}
+}
+
+func TestColdDiskPerReplicaWithoutZeroCopyOrKeys(t *testing.T) {
+	topo := NewTopology("posthog", 1, 2, "ph")
+	cold := &ColdDisk{BucketURL: "http://store:9000/posthog/", MoveFactor: 0.1}
+	a, b := ReplicaConfig(topo, topo.Shards[0][0], cold), ReplicaConfig(topo, topo.Shards[0][1], cold)
+	for _, want := range []string{"<endpoint>http://store:9000/posthog/clickhouse-cold/posthog/chi-posthog-0-0/</endpoint>",
+		"<use_environment_credentials>true</use_environment_credentials>", "<move_factor>0.1</move_factor>"} {
+		if !strings.Contains(a, want) {
+			t.Errorf("replica config lacks %s:\n%s", want, a)
+		}
+	}
+	if !strings.Contains(b, "/chi-posthog-0-1/</endpoint>") {
+		t.Errorf("replicas share an object-storage prefix (that is zero-copy by another name):\n%s", b)
+	}
+	for _, bad := range []string{"access_key", "secret", "zero_copy"} {
+		if strings.Contains(a, bad) {
+			t.Errorf("replica config holds %q:\n%s", bad, a)
+		}
 	}
 }

@@ -3,8 +3,10 @@ package rules
 import (
 	"fmt"
 	"maps"
+	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 )
@@ -132,4 +134,65 @@ func backupCron(shard string) Resource {
 func versioningJob(bucket string) Resource {
 	return workload(Job, "objectstore-buckets", 0, nil, container("minio/mc:RELEASE.2024-11-21T17-21-54Z",
 		map[string]any{"command": []any{"sh", "-ec", "mc mb --ignore-existing store/" + bucket + "\nmc version enable store/" + bucket}}), nil)
+}
+
+var (
+	objectDisk     = regexp.MustCompile(`<type>\s*(s3|s3_plain|object_storage)\s*</type>`)
+	objectEndpoint = regexp.MustCompile(`<endpoint>\s*([^<\s]+)\s*</endpoint>`)
+)
+
+// bucketOf is the bucket named by an S3 URL, virtual-hosted (bucket.s3.region.amazonaws.com)
+// or path style (host/bucket/prefix).
+func bucketOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	if i := strings.Index(u.Host, ".s3"); i > 0 {
+		return u.Host[:i]
+	}
+	bucket, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	return bucket
+}
+
+func objectDiskRules() []Rule {
+	return []Rule{{
+		ID: "PH-CH-006", Name: "clickhouse-object-disk-bucket-versioned",
+		Why: "A ClickHouse object-storage disk keeps table parts in a bucket; without versioning a cleanup bug or " +
+			"a mistaken lifecycle rule deletes them for good. This is how a region's data was lost.",
+		Fix:      "Point object disks only at the foundation's buckets, which are versioned (posthog-deploy:clickhouse.coldStorage uses the data bucket).",
+		Severity: Critical, Enforcement: policyx.EnforcementLevelMandatory,
+		Types: []string{ConfigMap, Job, S3Bucket, S3Versioning, GCSBucket, SpacesBucket},
+		CheckStack: func(_ Context, rs []Resource) []Violation {
+			versioned := versionedBuckets(rs)
+			var out []Violation
+			for _, r := range rs {
+				if r.Type != ConfigMap {
+					continue
+				}
+				for where, text := range configTexts(r) {
+					if !objectDisk.MatchString(text) {
+						continue
+					}
+					for _, m := range objectEndpoint.FindAllStringSubmatch(text, -1) {
+						if b := bucketOf(m[1]); !versioned[b] {
+							out = append(out, Violation{URN: r.URN, Message: fmt.Sprintf(
+								"%s %s: object disk in bucket %q, which is not versioned", r.Name, where, b)})
+						}
+					}
+				}
+			}
+			return out
+		},
+		Pass: []Fixture{{Name: "versioned local bucket", Resources: []Resource{coldDisk("http://store:9000/posthog/clickhouse-cold/a/"), versioningJob("posthog")}},
+			{Name: "virtual-hosted S3", Resources: []Resource{coldDisk("https://ph-data.s3.eu-west-1.amazonaws.com/cold/"),
+				res(S3Bucket, "data", map[string]any{"bucket": "ph-data"}),
+				s3Setting(S3Versioning, "data", map[string]any{"bucket": unknown, "versioningConfiguration": map[string]any{"status": "Enabled"}})}}},
+		Fail: []Fixture{{Name: "unversioned", Resources: []Resource{coldDisk("http://store:9000/scratch/cold/"), versioningJob("posthog")}}},
+	}}
+}
+
+func coldDisk(endpoint string) Resource {
+	return configMap("chi-posthog-0-0", "replica.xml",
+		"<clickhouse><storage_configuration><disks><cold><type>s3</type><endpoint>"+endpoint+"</endpoint></cold></disks></storage_configuration></clickhouse>")
 }

@@ -96,7 +96,7 @@ func (r Rule) Run(ctx Context, rs []Resource) []Violation {
 // All is every rule of the pack, in the order of the docs.
 func All() []Rule {
 	var all []Rule
-	for _, group := range [][]Rule{clickHouseRules(), backupRules(), zooKeeperRules(), kafkaRules(), kubernetesRules(), stackRules(),
+	for _, group := range [][]Rule{clickHouseRules(), backupRules(), objectDiskRules(), zooKeeperRules(), kafkaRules(), kubernetesRules(), stackRules(),
 		postgresRules(), bucketRules(), clusterRules()} {
 		all = append(all, group...)
 	}
