@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
@@ -96,16 +95,10 @@ func BackupScript(api string, shard int) string {
 func newBackups(ctx *pulumi.Context, b config.Backup, store foundation.ObjectStorage, t Topology, p kube.Placement,
 	opts ...pulumi.ResourceOption) error {
 	if c := store.Credentials; c != nil {
-		if _, err := corev1.NewSecret(ctx, backupKeys, &corev1.SecretArgs{
-			Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String(backupKeys), Namespace: p.Namespace, Labels: kube.Labels(BackupApp, nil)},
-			StringData: pulumi.StringMap{"S3_ACCESS_KEY": c.AccessKey, "S3_SECRET_KEY": c.SecretKey},
-		}, opts...); err != nil {
+		if _, err := kube.NewSecret(ctx, backupKeys, p.Namespace, kube.Labels(BackupApp, nil), pulumi.StringMap{"S3_ACCESS_KEY": c.AccessKey, "S3_SECRET_KEY": c.SecretKey}, opts...); err != nil {
 			return err
 		}
-		if _, err := corev1.NewSecret(ctx, objectKeys, &corev1.SecretArgs{
-			Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String(objectKeys), Namespace: p.Namespace, Labels: kube.Labels(App, nil)},
-			StringData: pulumi.StringMap{"AWS_ACCESS_KEY_ID": c.AccessKey, "AWS_SECRET_ACCESS_KEY": c.SecretKey},
-		}, opts...); err != nil {
+		if _, err := kube.NewSecret(ctx, objectKeys, p.Namespace, kube.Labels(App, nil), pulumi.StringMap{"AWS_ACCESS_KEY_ID": c.AccessKey, "AWS_SECRET_ACCESS_KEY": c.SecretKey}, opts...); err != nil {
 			return err
 		}
 	}

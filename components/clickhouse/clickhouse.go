@@ -12,7 +12,6 @@ import (
 	"strconv"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
@@ -65,10 +64,7 @@ func New(ctx *pulumi.Context, ch config.ClickHouse, ns string, args Args, p kube
 	child := pulumi.Parent(c)
 	labels := kube.Labels(App, nil)
 	configMap := func(name, file, content string) error {
-		_, err := corev1.NewConfigMap(ctx, name, &corev1.ConfigMapArgs{
-			Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: p.Namespace, Labels: labels},
-			Data:     pulumi.StringMap{file: pulumi.String(content)},
-		}, child)
+		_, err := kube.NewConfigMap(ctx, name, p.Namespace, labels, pulumi.StringMap{file: pulumi.String(content)}, child)
 		return err
 	}
 
@@ -84,10 +80,7 @@ func New(ctx *pulumi.Context, ch config.ClickHouse, ns string, args Args, p kube
 		sum := sha256.Sum256([]byte(pw))
 		return UsersConfig(t, hex.EncodeToString(sum[:]))
 	}).(pulumi.StringOutput)
-	if _, err := corev1.NewSecret(ctx, "clickhouse-users", &corev1.SecretArgs{
-		Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String("clickhouse-users"), Namespace: p.Namespace, Labels: labels},
-		StringData: pulumi.StringMap{"users.xml": pulumi.ToSecret(users).(pulumi.StringOutput)},
-	}, child); err != nil {
+	if _, err := kube.NewSecret(ctx, "clickhouse-users", p.Namespace, labels, pulumi.StringMap{"users.xml": pulumi.ToSecret(users).(pulumi.StringOutput)}, child); err != nil {
 		return nil, err
 	}
 

@@ -10,7 +10,6 @@ import (
 
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/posthog-deploy/posthog-deploy/components/kube"
@@ -145,10 +144,7 @@ func New(ctx *pulumi.Context, k config.Kafka, retention int64, ns string, zooKee
 	child := pulumi.Parent(c)
 	selector := kube.Labels(Name, nil)
 	props := ServerProperties(k, zooKeeper, retention)
-	if _, err := corev1.NewConfigMap(ctx, Name, &corev1.ConfigMapArgs{
-		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(Name), Namespace: p.Namespace, Labels: selector},
-		Data:     pulumi.StringMap{"server.properties": pulumi.String(props)},
-	}, child); err != nil {
+	if _, err := kube.NewConfigMap(ctx, Name, p.Namespace, selector, pulumi.StringMap{"server.properties": pulumi.String(props)}, child); err != nil {
 		return nil, err
 	}
 	// Each broker's id is its ordinal; it advertises its own stable name.

@@ -194,3 +194,16 @@ func Hash(parts ...string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
+
+// NewConfigMap holds plain settings or config files.
+func NewConfigMap(ctx *pulumi.Context, name string, ns pulumi.StringInput, labels pulumi.StringMap, data pulumi.StringMapInput,
+	opts ...pulumi.ResourceOption) (*corev1.ConfigMap, error) {
+	return corev1.NewConfigMap(ctx, name, &corev1.ConfigMapArgs{Metadata: meta(name, ns, labels), Data: data}, opts...)
+}
+
+// NewSecret holds credentials; its values should be Pulumi secrets, and the SDK keeps the whole
+// map secret when any value is.
+func NewSecret(ctx *pulumi.Context, name string, ns pulumi.StringInput, labels pulumi.StringMap, data pulumi.StringMapInput,
+	opts ...pulumi.ResourceOption) (*corev1.Secret, error) {
+	return corev1.NewSecret(ctx, name, &corev1.SecretArgs{Metadata: meta(name, ns, labels), StringData: data}, opts...)
+}

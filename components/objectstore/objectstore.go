@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
@@ -39,12 +38,9 @@ func New(ctx *pulumi.Context, o config.ObjectStore, ns string, secretKey pulumi.
 	}
 	child := pulumi.Parent(s)
 	selector := kube.Labels(Name, nil)
-	if _, err := corev1.NewSecret(ctx, Name, &corev1.SecretArgs{
-		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(Name), Namespace: p.Namespace, Labels: selector},
-		StringData: pulumi.StringMap{
-			"MINIO_ROOT_USER":     pulumi.String(User),
-			"MINIO_ROOT_PASSWORD": secretKey,
-		},
+	if _, err := kube.NewSecret(ctx, Name, p.Namespace, selector, pulumi.StringMap{
+		"MINIO_ROOT_USER":     pulumi.String(User),
+		"MINIO_ROOT_PASSWORD": secretKey,
 	}, child); err != nil {
 		return nil, err
 	}

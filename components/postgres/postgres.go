@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
@@ -38,10 +37,7 @@ func New(ctx *pulumi.Context, pg config.Postgres, ns string, password pulumi.Str
 	}
 	child := pulumi.Parent(s)
 	selector := kube.Labels(Name, nil)
-	if _, err := corev1.NewSecret(ctx, Name, &corev1.SecretArgs{
-		Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String(Name), Namespace: p.Namespace, Labels: selector},
-		StringData: pulumi.StringMap{"POSTGRES_PASSWORD": password},
-	}, child); err != nil {
+	if _, err := kube.NewSecret(ctx, Name, p.Namespace, selector, pulumi.StringMap{"POSTGRES_PASSWORD": password}, child); err != nil {
 		return nil, err
 	}
 	secretEnv := corev1.EnvFromSourceArray{corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(Name)}}}

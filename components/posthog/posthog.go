@@ -109,10 +109,7 @@ func New(ctx *pulumi.Context, ph config.PostHog, args Args, p kube.Placement, op
 	child := pulumi.Parent(app)
 	env := Env(ph, args)
 	labels := kube.Labels("posthog", nil)
-	cm, err := corev1.NewConfigMap(ctx, Settings, &corev1.ConfigMapArgs{
-		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(Settings), Namespace: p.Namespace, Labels: labels},
-		Data:     pulumi.ToStringMap(env),
-	}, child)
+	cm, err := kube.NewConfigMap(ctx, Settings, p.Namespace, labels, pulumi.ToStringMap(env), child)
 	if err != nil {
 		return nil, err
 	}
@@ -125,10 +122,7 @@ func New(ctx *pulumi.Context, ph config.PostHog, args Args, p kube.Placement, op
 		secrets["OBJECT_STORAGE_ACCESS_KEY_ID"] = c.AccessKey
 		secrets["OBJECT_STORAGE_SECRET_ACCESS_KEY"] = c.SecretKey
 	}
-	secret, err := corev1.NewSecret(ctx, Settings, &corev1.SecretArgs{
-		Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String(Settings), Namespace: p.Namespace, Labels: labels},
-		StringData: secrets,
-	}, child)
+	secret, err := kube.NewSecret(ctx, Settings, p.Namespace, labels, secrets, child)
 	if err != nil {
 		return nil, err
 	}

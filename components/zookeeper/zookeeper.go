@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/posthog-deploy/posthog-deploy/components/kube"
@@ -80,10 +79,7 @@ func New(ctx *pulumi.Context, zk config.ZooKeeper, ns string, p kube.Placement, 
 	child := pulumi.Parent(e)
 	selector := kube.Labels(Name, nil)
 	zooCfg := Config(zk, ns)
-	if _, err := corev1.NewConfigMap(ctx, Name, &corev1.ConfigMapArgs{
-		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(Name), Namespace: p.Namespace, Labels: selector},
-		Data:     pulumi.StringMap{"zoo.cfg": pulumi.String(zooCfg)},
-	}, child); err != nil {
+	if _, err := kube.NewConfigMap(ctx, Name, p.Namespace, selector, pulumi.StringMap{"zoo.cfg": pulumi.String(zooCfg)}, child); err != nil {
 		return nil, err
 	}
 	clientPorts := []kube.Port{{Name: "client", Port: ClientPort}}

@@ -28,8 +28,7 @@ func kafkaRules() []Rule {
 		Fix:      "Set posthog-deploy:kafka.replicationFactor to 3 and .minInsyncReplicas to 2 in staging and prod.",
 		Severity: Critical, Enforcement: policyx.EnforcementLevelMandatory, Types: []string{ConfigMap},
 		Check: func(ctx Context, r Resource) []string {
-			data, _ := stringValues(at(props(r), "data"))
-			text, ok := data["server.properties"]
+			text, ok := configFile(r, "server.properties")
 			if !ok || !ctx.HA() {
 				return nil
 			}
@@ -62,8 +61,7 @@ func kafkaRules() []Rule {
 			for _, r := range rs {
 				switch {
 				case r.Type == ConfigMap:
-					data, _ := stringValues(at(props(r), "data"))
-					if text, ok := data["server.properties"]; ok {
+					if text, ok := configFile(r, "server.properties"); ok {
 						settings, urn = properties(text), r.URN
 					}
 				case r.Type == StatefulSet && labels(at(props(r), "spec", "template", "metadata", "labels"))["app.kubernetes.io/name"] == "kafka":

@@ -162,3 +162,10 @@ func selects(selector, labels map[string]string) bool {
 	}
 	return true
 }
+
+// configFile is a known file of a ConfigMap's data.
+func configFile(r Resource, file string) (string, bool) {
+	data, _ := stringValues(at(props(r), "data"))
+	text, ok := data[file]
+	return text, ok
+}

@@ -33,8 +33,7 @@ func zooKeeperRules() []Rule {
 		Fix:      "Set autopurge.purgeInterval to 1 or more hours and autopurge.snapRetainCount to 3 or more (posthog-deploy:zookeeper.purgeIntervalHours, .snapRetainCount).",
 		Severity: Critical, Enforcement: policyx.EnforcementLevelMandatory, Types: []string{ConfigMap},
 		Check: func(_ Context, r Resource) []string {
-			data, _ := stringValues(at(props(r), "data"))
-			cfg, ok := data["zoo.cfg"]
+			cfg, ok := configFile(r, "zoo.cfg")
 			if !ok {
 				return nil
 			}
