@@ -45,15 +45,14 @@ docs:
 
 up: tools driver policy-pack
 	@$(CONTROLPLANE) start
-	KUBECONFIG=$(KUBECONFIG_LOCAL) bin/stack -stack $(STACK) -policy-pack bin/policy-pack up
+	KUBECONFIG=$(KUBECONFIG_LOCAL) bin/stack -stack $(STACK) -policy-pack bin/policy-pack -refresh up
 	@echo
 	@echo "The control plane is up: export KUBECONFIG=$(KUBECONFIG_LOCAL)"
 	@echo "  kubectl -n posthog get statefulsets,deployments,pods -o wide"
 	@echo "make down destroys the stack and stops the control plane."
 
 down: driver
-	@if $(CONTROLPLANE) status | grep -q 'kube-apiserver running'; then \
-		KUBECONFIG=$(KUBECONFIG_LOCAL) bin/stack -stack $(STACK) destroy; fi
+	@if $(CONTROLPLANE) running; then KUBECONFIG=$(KUBECONFIG_LOCAL) bin/stack -stack $(STACK) destroy; fi
 	@$(CONTROLPLANE) stop
 
 ## test: what .ci/run runs. Lint and unit tests first (fast), then the end-to-end test.

@@ -5,7 +5,7 @@
 # spreading is real scheduling, and static volumes on each node behind a default StorageClass.
 # Everything listens on 127.0.0.1 and is stopped by PID.
 #
-#   tools/controlplane.sh start|stop|status
+#   tools/controlplane.sh start|stop|status|running   (running: exit 0 if the API server runs)
 #
 # Env: RUN (state dir, default .work/controlplane), BIN (default ./bin), API_PORT (36443),
 #      ETCD_PORT (32379). Writes $RUN/kubeconfig.
@@ -189,5 +189,6 @@ case ${1:-} in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  running) running kube-apiserver ;;
+  *) echo "usage: $0 start|stop|status|running" >&2; exit 2 ;;
 esac

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -25,6 +26,7 @@ func main() {
 	name := flag.String("stack", "local", "the stack: a file stacks/Pulumi.<stack>.yaml")
 	policyPack := flag.String("policy-pack", "", "a policy pack (folder or built executable) the engine runs on every resource")
 	noChanges := flag.Bool("expect-no-changes", false, "fail if up or preview would change anything")
+	refresh := flag.Bool("refresh", false, "up: read the cluster's objects first, so state left from a cluster that is gone is reconciled")
 	guarded := flag.Bool("guard", false, "preview only: fail if the change would replace or delete a data resource")
 	allow := flag.String("allow-data-loss", "", "with -guard: comma-separated names or URN patterns a reviewer accepts losing")
 	flag.Usage = func() {
@@ -36,7 +38,16 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	o := options{policyPack: *policyPack, noChanges: *noChanges, guard: *guarded, allow: splitList(*allow)}
+	o := options{noChanges: *noChanges, refresh: *refresh, guard: *guarded, allow: splitList(*allow)}
+	if *policyPack != "" {
+		// The CLI runs in the stack's workspace, not here: give it the pack's absolute path.
+		abs, err := filepath.Abs(*policyPack)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			os.Exit(2)
+		}
+		o.policyPack = abs
+	}
 	if err := run(context.Background(), flag.Arg(0), *name, o); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
@@ -46,6 +57,7 @@ func main() {
 type options struct {
 	policyPack string
 	noChanges  bool
+	refresh    bool
 	guard      bool
 	allow      []string
 }
@@ -78,6 +90,9 @@ func run(ctx context.Context, verb, name string, o options) error {
 		}
 		if o.noChanges {
 			opts = append(opts, optup.ExpectNoChanges())
+		}
+		if o.refresh {
+			opts = append(opts, optup.Refresh())
 		}
 		if _, err := s.Up(ctx, opts...); err != nil {
 			return err
@@ -133,7 +148,7 @@ func printOutputs(ctx context.Context, s auto.Stack) error {
 		if outs[k].Secret {
 			v = "[secret]"
 		}
-		fmt.Printf("  %-18s %v\n", k, v)
+		fmt.Printf("  %-22s %v\n", k, v)
 	}
 	return nil
 }
