@@ -126,6 +126,13 @@ func renderedManifests(t *testing.T, root string) string {
 // unsafeVariant is the platform plus what a careless change could add: ClickHouse settings
 // with zero-copy replication on, and a ZooKeeper config with autopurge off.
 func unsafeVariant(kubeconfig string) pulumi.RunFunc {
+	return extraConfigMap(kubeconfig,
+		"<clickhouse><merge_tree><allow_remote_fs_zero_copy_replication>1</allow_remote_fs_zero_copy_replication></merge_tree></clickhouse>",
+		"dataDir=/data\nautopurge.purgeInterval=0\n")
+}
+
+// extraConfigMap is the platform plus one more ConfigMap holding settings.xml (and zoo.cfg).
+func extraConfigMap(kubeconfig, settingsXML string, zooCfg ...string) pulumi.RunFunc {
 	return func(ctx *pulumi.Context) error {
 		if err := platform.Program(ctx); err != nil {
 			return err
@@ -138,12 +145,13 @@ func unsafeVariant(kubeconfig string) pulumi.RunFunc {
 		if err != nil {
 			return err
 		}
+		data := pulumi.StringMap{"settings.xml": pulumi.String(settingsXML)}
+		for _, z := range zooCfg {
+			data["zoo.cfg"] = pulumi.String(z)
+		}
 		_, err = corev1.NewConfigMap(ctx, "unsafe-settings", &corev1.ConfigMapArgs{
 			Metadata: metav1.ObjectMetaArgs{Name: pulumi.String("unsafe-settings"), Namespace: pulumi.String(namespace)},
-			Data: pulumi.StringMap{
-				"zero-copy.xml": pulumi.String("<clickhouse><merge_tree><allow_remote_fs_zero_copy_replication>1</allow_remote_fs_zero_copy_replication></merge_tree></clickhouse>"),
-				"zoo.cfg":       pulumi.String("dataDir=/data\nautopurge.purgeInterval=0\n"),
-			},
+			Data:     data,
 		}, pulumi.Provider(p))
 		return err
 	}
@@ -334,6 +342,25 @@ func TestLocalStackUpIdempotentDestroy(t *testing.T) {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("the engine's refusal does not mention %q:\n%v", want, err)
 			}
+		}
+	})
+
+	t.Run("policy config allows an experimental setting for this stack only", func(t *testing.T) {
+		variant, err := stack.OpenWith(ctx, stack.Paths{Root: root, Work: work}, "local",
+			extraConfigMap(c.kubeconfig, "<clickhouse><profiles><default><allow_experimental_object_type>1</allow_experimental_object_type></default></profiles></clickhouse>"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = variant.Preview(ctx, optpreview.PolicyPacks(pack))
+		if err == nil || !strings.Contains(err.Error(), "clickhouse-experimental-settings-allowed") {
+			t.Fatalf("an experimental setting not on the allow-list was not blocked: %v", err)
+		}
+		cfg := filepath.Join(t.TempDir(), "policy-config.json")
+		if err := os.WriteFile(cfg, []byte(`{"clickhouse-experimental-settings-allowed": {"allowExperimental": ["allow_experimental_object_type"]}}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := variant.Preview(ctx, optpreview.PolicyPacks(pack), optpreview.PolicyPackConfigs(cfg)); err != nil {
+			t.Errorf("the stack's policy config allows the setting, yet the preview failed: %v", err)
 		}
 	})
 
