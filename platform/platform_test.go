@@ -345,3 +345,24 @@ func TestEveryShardIsBackedUpToTheVersionedBucket(t *testing.T) {
 		}
 	}
 }
+
+func TestAutoscaledDeploymentsLeaveReplicasToTheirHPA(t *testing.T) {
+	rs := stack(t, "prod", nil)
+	hpas := ofType(rs, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+	for name, d := range ofType(rs, deployment) {
+		replicas := get(obj(d), "spec", "replicas")
+		if hpa, scaled := hpas[name]; scaled {
+			if !replicas.IsNull() {
+				t.Errorf("%s sets replicas %v beside its HPA: every update would scale it back down", name, replicas)
+			}
+			if min := get(obj(hpa), "spec", "minReplicas"); !min.IsNumber() || min.NumberValue() < 2 {
+				t.Errorf("%s: HPA minReplicas %v in prod", name, min)
+			}
+		} else if !replicas.IsNumber() || replicas.NumberValue() < 2 {
+			t.Errorf("%s has no HPA and replicas %v in prod", name, replicas)
+		}
+	}
+	if len(hpas) != 3 {
+		t.Errorf("%d HPAs, want web, events and plugins", len(hpas))
+	}
+}

@@ -26,10 +26,16 @@ type Stateless struct {
 // NewStateless creates the Deployment, its Service (if it has ports), its HPA (if Max > Min)
 // and its PodDisruptionBudget (if it runs more than one replica).
 func NewStateless(ctx *pulumi.Context, s Stateless, p Placement, opts ...pulumi.ResourceOption) (*appsv1.Deployment, error) {
+	// With an autoscaler the replica count is its to set: a count here would be reapplied by
+	// every update, scaling a busy service down to its minimum mid-deploy.
+	var replicas pulumi.IntPtrInput
+	if s.Max == s.Min {
+		replicas = pulumi.Int(s.Min)
+	}
 	dep, err := appsv1.NewDeployment(ctx, s.Name, &appsv1.DeploymentArgs{
 		Metadata: meta(s.Name, p.Namespace, s.Selector),
 		Spec: appsv1.DeploymentSpecArgs{
-			Replicas: pulumi.Int(s.Min),
+			Replicas: replicas,
 			Selector: metav1.LabelSelectorArgs{MatchLabels: s.Selector},
 			Strategy: appsv1.DeploymentStrategyArgs{
 				Type: pulumi.String("RollingUpdate"),
