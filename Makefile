@@ -70,7 +70,7 @@ e2e: tools driver policy-pack
 	go test $(GO_TEST_FLAGS) -count=1 -timeout 30m -v ./e2e/
 
 bench:
-	go test -run '^$$' -bench . -benchmem ./...
+	go test -run '^$$' -bench . -benchmem $$(go list ./... | grep -v /e2e$$)
 
 clean: down
 	rm -rf .work bin

@@ -366,3 +366,16 @@ func TestAutoscaledDeploymentsLeaveReplicasToTheirHPA(t *testing.T) {
 		t.Errorf("%d HPAs, want web, events and plugins", len(hpas))
 	}
 }
+
+// BenchmarkLocalStackUnderMocks measures evaluating the whole program for the local stack.
+func BenchmarkLocalStackUnderMocks(b *testing.B) {
+	cfg, err := capture.StackFile("../stacks/Pulumi.local.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := capture.Run("local", cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
