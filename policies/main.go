@@ -16,9 +16,11 @@ import (
 
 func main() {
 	err := policyx.Main(func(ctx *pulumi.Context) (policyx.PolicyPack, error) {
-		// The stack's own config says which minimums hold: staging and prod get HA rules.
+		// The stack's own config says which minimums hold (staging and prod get HA rules) and
+		// what its cloud can offer (zones to spread over).
 		env, _ := ctx.GetConfig(config.Namespace + ":environment")
-		return rules.Pack(env)
+		cloud, _ := ctx.GetConfig(config.Namespace + ":cloud")
+		return rules.Pack(rules.Context{Environment: env, Cloud: cloud})
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

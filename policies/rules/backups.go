@@ -34,6 +34,20 @@ func versionedBuckets(rs []Resource) map[string]bool {
 			if name, ok := str(at(p, "name")); ok && isTrue(at(p, "versioning", "enabled")) {
 				out[name] = true
 			}
+		case AzureBlobContainer:
+			// A container is versioned when its storage account's blob service is.
+			for _, acct := range rs {
+				if acct.Type != AzureStorageAccount {
+					continue
+				}
+				if _, linked := settingFor([]Resource{r}, AzureBlobContainer, "accountName", acct, "accountName"); !linked {
+					continue
+				}
+				v, ok := settingFor(rs, AzureBlobServiceProp, "accountName", acct, "accountName")
+				if name, known := str(at(p, "containerName")); ok && known && isTrue(at(props(v), "isVersioningEnabled")) {
+					out[name] = true
+				}
+			}
 		case Job:
 			for _, text := range configTexts(r) {
 				for _, m := range mcVersioning.FindAllStringSubmatch(text, -1) {
@@ -51,7 +65,7 @@ func backupBucket(r Resource) (bucket string, known bool) {
 	for _, c := range containers(r) {
 		if env := at(c, "env"); env.IsArray() {
 			for _, e := range env.AsArray().All {
-				if name, _ := str(at(e, "name")); name == "S3_BUCKET" {
+				if name, _ := str(at(e, "name")); name == "S3_BUCKET" || name == "AZBLOB_CONTAINER" {
 					v, ok := str(at(e, "value"))
 					return v, ok
 				}
@@ -69,7 +83,7 @@ func backupRules() []Rule {
 		Fix: "Keep posthog-deploy:clickhouse.backup on its schedule (the program backs up every shard with a " +
 			"clickhouse-backup sidecar and a CronJob per shard) into the foundation's versioned backups bucket.",
 		Severity: Critical, Enforcement: policyx.EnforcementLevelMandatory,
-		Types: []string{StatefulSet, CronJob, Job, S3Bucket, S3Versioning, GCSBucket, SpacesBucket},
+		Types: []string{StatefulSet, CronJob, Job, S3Bucket, S3Versioning, GCSBucket, SpacesBucket, AzureStorageAccount, AzureBlobServiceProp, AzureBlobContainer},
 		CheckStack: func(_ Context, rs []Resource) []Violation {
 			shards := map[string]Resource{}
 			scheduled := map[string]bool{}
@@ -162,7 +176,7 @@ func objectDiskRules() []Rule {
 			"a mistaken lifecycle rule deletes them for good. This is how a region's data was lost.",
 		Fix:      "Point object disks only at the foundation's buckets, which are versioned (posthog-deploy:clickhouse.coldStorage uses the data bucket).",
 		Severity: Critical, Enforcement: policyx.EnforcementLevelMandatory,
-		Types: []string{ConfigMap, Job, S3Bucket, S3Versioning, GCSBucket, SpacesBucket},
+		Types: []string{ConfigMap, Job, S3Bucket, S3Versioning, GCSBucket, SpacesBucket, AzureStorageAccount, AzureBlobServiceProp, AzureBlobContainer},
 		CheckStack: func(_ Context, rs []Resource) []Violation {
 			versioned := versionedBuckets(rs)
 			var out []Violation

@@ -18,6 +18,7 @@ const (
 	SpacesBucket         = "digitalocean:index/spacesBucket:SpacesBucket"
 	AzureStorageAccount  = "azure-native:storage:StorageAccount"
 	AzureBlobServiceProp = "azure-native:storage:BlobServiceProperties"
+	AzureBlobContainer   = "azure-native:storage:BlobContainer"
 )
 
 // settingFor finds the resource of type typ whose input key names owner: by property dependency

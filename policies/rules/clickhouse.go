@@ -16,6 +16,7 @@ const (
 	chName     = "clickhouse"
 	shardLabel = "clickhouse.posthog.com/shard"
 	zoneKey    = "topology.kubernetes.io/zone"
+	hostKey    = "kubernetes.io/hostname"
 )
 
 var (
@@ -128,7 +129,8 @@ func clickHouseRules() []Rule {
 	}, {
 		ID: "PH-CH-004", Name: "clickhouse-replicas-spread-over-zones",
 		Why:      "Replicas of one shard in one zone go down together: a zone outage then loses the shard.",
-		Fix:      "Give each replica a topologySpreadConstraint on topology.kubernetes.io/zone with whenUnsatisfiable DoNotSchedule over its shard's pods (components/kube does when cluster.spreadZones is on).",
+		Fix: "Give each replica a topologySpreadConstraint on topology.kubernetes.io/zone with whenUnsatisfiable DoNotSchedule over its shard's pods " +
+			"(components/kube does when cluster.spreadZones is on). On DigitalOcean, whose regions have no zones, the same constraint on kubernetes.io/hostname.",
 		Severity: High, Enforcement: policyx.EnforcementLevelMandatory, Types: []string{StatefulSet},
 		Check: func(ctx Context, r Resource) []string {
 			l := labels(at(props(r), "spec", "template", "metadata", "labels"))
@@ -143,24 +145,40 @@ func clickHouseRules() []Rule {
 				for _, c := range constraints.AsArray().All {
 					key, _ := str(at(c, "topologyKey"))
 					when, _ := str(at(c, "whenUnsatisfiable"))
-					if key == zoneKey && when == "DoNotSchedule" && labels(at(c, "labelSelector", "matchLabels"))[shardLabel] == l[shardLabel] {
+					want := zoneKey
+					if !ctx.Zoned() {
+						want = hostKey
+					}
+					if key == want && when == "DoNotSchedule" && labels(at(c, "labelSelector", "matchLabels"))[shardLabel] == l[shardLabel] {
 						return nil
 					}
 				}
 			}
 			return []string{fmt.Sprintf("replica of shard %s is not kept out of its shard's other zones", l[shardLabel])}
 		},
-		Pass: []Fixture{{Name: "spread", Context: Context{Environment: "prod"}, Resources: []Resource{chReplica("0", "0", true)}}},
-		Fail: []Fixture{{Name: "no spread", Context: Context{Environment: "prod"}, Resources: []Resource{chReplica("0", "0", false)}}},
+		Pass: []Fixture{{Name: "spread", Context: Context{Environment: "prod"}, Resources: []Resource{chReplica("0", "0", true)}},
+			{Name: "nodes apart where there are no zones", Context: Context{Environment: "prod", Cloud: "digitalocean"},
+				Resources: []Resource{chReplicaSpreadOn("0", "0", hostKey)}}},
+		Fail: []Fixture{{Name: "no spread", Context: Context{Environment: "prod"}, Resources: []Resource{chReplica("0", "0", false)}},
+			{Name: "a zone spread where there are no zones", Context: Context{Environment: "prod", Cloud: "digitalocean"},
+				Resources: []Resource{chReplica("0", "0", true)}}},
 	}}
 }
 
 func chReplica(shard, replica string, spread bool) Resource {
+	if spread {
+		return chReplicaSpreadOn(shard, replica, zoneKey)
+	}
+	return chReplicaSpreadOn(shard, replica, "")
+}
+
+// chReplicaSpreadOn is a replica kept apart from its shard's others over key ("" for not at all).
+func chReplicaSpreadOn(shard, replica, key string) Resource {
 	podLabels := map[string]string{"app.kubernetes.io/name": chName, shardLabel: shard, "clickhouse.posthog.com/replica": replica}
 	spec := map[string]any{}
-	if spread {
+	if key != "" {
 		spec["topologySpreadConstraints"] = []any{map[string]any{
-			"maxSkew": 1, "topologyKey": zoneKey, "whenUnsatisfiable": "DoNotSchedule",
+			"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "DoNotSchedule",
 			"labelSelector": map[string]any{"matchLabels": map[string]string{"app.kubernetes.io/name": chName, shardLabel: shard}},
 		}}
 	}

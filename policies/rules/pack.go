@@ -22,7 +22,7 @@ var allowExperimentalSchema = &policyx.ConfigSchema{Properties: map[string]map[s
 }}
 
 // Pack is the policy pack the engine runs, for a stack of the given environment.
-func Pack(environment string) (policyx.PolicyPack, error) {
+func Pack(stack Context) (policyx.PolicyPack, error) {
 	var policies []policyx.Policy
 	for _, r := range All() {
 		desc := fmt.Sprintf("%s: %s Fix: %s", r.ID, r.Why, r.Fix)
@@ -34,7 +34,7 @@ func Pack(environment string) (policyx.PolicyPack, error) {
 					for i, a := range args.Resources {
 						rs[i] = fromAnalyzer(a)
 					}
-					for _, v := range r.CheckStack(Context{Environment: environment}, rs) {
+					for _, v := range r.CheckStack(stack, rs) {
 						args.Manager.ReportViolation(v.Message, v.URN)
 					}
 					return nil
@@ -53,7 +53,8 @@ func Pack(environment string) (policyx.PolicyPack, error) {
 				if !slices.Contains(r.Types, res.Type) {
 					return nil
 				}
-				ctx := Context{Environment: environment, AllowExperimental: stringsOf(args.Config["allowExperimental"])}
+				ctx := stack
+				ctx.AllowExperimental = stringsOf(args.Config["allowExperimental"])
 				for _, m := range r.Check(ctx, res) {
 					args.Manager.ReportViolation(m, "")
 				}

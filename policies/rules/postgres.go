@@ -94,7 +94,7 @@ func postgresRules() []Rule {
 	}, {
 		ID: "PH-PG-002", Name: "postgres-private-and-encrypted",
 		Why:      "A database reachable from the internet, or stored unencrypted, exposes every PostHog user's data to a leaked password or a lost disk.",
-		Fix:      "RDS: publiclyAccessible false and storageEncrypted true. Cloud SQL: settings.ipConfiguration.ipv4Enabled false (private IP). Azure: network.publicNetworkAccess Disabled.",
+		Fix:      "RDS: publiclyAccessible false and storageEncrypted true. Cloud SQL: settings.ipConfiguration.ipv4Enabled false (private IP). Azure: network.delegatedSubnetResourceId (VNet integration: no public endpoint), and publicNetworkAccess not Enabled.",
 		Severity: Critical, Enforcement: policyx.EnforcementLevelMandatory, Types: []string{RDSInstance, CloudSQL, AzurePostgres},
 		Check: func(_ Context, r Resource) []string {
 			p := props(r)
@@ -112,19 +112,23 @@ func postgresRules() []Rule {
 					out = append(out, "settings.ipConfiguration.ipv4Enabled is not false: the instance has a public IP")
 				}
 			case AzurePostgres:
-				if v, ok := str(at(p, "network", "publicNetworkAccess")); ok && v != "Disabled" || at(p, "network", "publicNetworkAccess").IsNull() {
-					out = append(out, "network.publicNetworkAccess is not Disabled")
+				if v := at(p, "network", "delegatedSubnetResourceId"); v.IsNull() || v.IsString() && v.AsString() == "" {
+					out = append(out, "network.delegatedSubnetResourceId is not set: the server is not VNet-integrated and has a public endpoint")
+				}
+				if v, _ := str(at(p, "network", "publicNetworkAccess")); v == "Enabled" {
+					out = append(out, "network.publicNetworkAccess is Enabled")
 				}
 			}
 			return out
 		},
 		Pass: []Fixture{{Name: "private RDS", Resources: []Resource{res(RDSInstance, "pg", map[string]any{"publiclyAccessible": false, "storageEncrypted": true})}},
 			{Name: "private Cloud SQL", Resources: []Resource{res(CloudSQL, "pg", map[string]any{"settings": map[string]any{"ipConfiguration": map[string]any{"ipv4Enabled": false}}})}},
-			{Name: "private Azure", Resources: []Resource{res(AzurePostgres, "pg", map[string]any{"network": map[string]any{"publicNetworkAccess": "Disabled"}})}}},
+			{Name: "private Azure", Resources: []Resource{res(AzurePostgres, "pg", map[string]any{"network": map[string]any{"delegatedSubnetResourceId": unknown}})}}},
 		Fail: []Fixture{{Name: "public RDS", Resources: []Resource{res(RDSInstance, "pg", map[string]any{"publiclyAccessible": true, "storageEncrypted": true})}},
 			{Name: "unencrypted RDS", Resources: []Resource{res(RDSInstance, "pg", map[string]any{"publiclyAccessible": false})}},
 			{Name: "public Cloud SQL", Resources: []Resource{res(CloudSQL, "pg", map[string]any{"settings": map[string]any{"ipConfiguration": map[string]any{"ipv4Enabled": true}}})}},
-			{Name: "public Azure", Resources: []Resource{res(AzurePostgres, "pg", map[string]any{"network": map[string]any{"publicNetworkAccess": "Enabled"}})}}},
+			{Name: "public Azure", Resources: []Resource{res(AzurePostgres, "pg", map[string]any{"network": map[string]any{"publicNetworkAccess": "Enabled"}})}},
+			{Name: "Azure outside the VNet", Resources: []Resource{res(AzurePostgres, "pg", map[string]any{})}}},
 	}, {
 		ID: "PH-PG-003", Name: "postgres-deletion-protection",
 		Why:      "In prod a deleted database instance takes its automated backups with it; deletion protection and a final snapshot make a destroy recoverable.",

@@ -35,9 +35,15 @@ type Resource struct {
 type Context struct {
 	// Environment is the stack's posthog-deploy:environment ("" when unknown: held to prod).
 	Environment string
+	// Cloud is the stack's posthog-deploy:cloud.
+	Cloud string
 	// AllowExperimental lists the allow_experimental_* settings the policy config allows.
 	AllowExperimental []string
 }
+
+// Zoned says whether the stack's cloud has zones to spread replicas over: DigitalOcean's
+// regions are single datacenters, where replicas are kept on separate nodes instead.
+func (c Context) Zoned() bool { return c.Cloud != "digitalocean" }
 
 // HA says whether the stack is held to the high-availability minimums (staging, prod, unknown).
 func (c Context) HA() bool { return c.Environment != "dev" }

@@ -49,7 +49,7 @@ func TestFixtures(t *testing.T) {
 }
 
 func TestPackBuilds(t *testing.T) {
-	p, err := Pack("prod")
+	p, err := Pack(Context{Environment: "prod", Cloud: "aws"})
 	if err != nil {
 		t.Fatal(err)
 	}

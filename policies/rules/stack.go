@@ -6,8 +6,10 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 )
 
-// Stateful are the types whose deletion loses data.
-var Stateful = []string{StatefulSet, PVC, Namespace}
+// Stateful are the types whose deletion loses data: the cluster's stateful workloads and their
+// namespace, and each cloud's databases and buckets.
+var Stateful = []string{StatefulSet, PVC, Namespace, RDSInstance, CloudSQL, AzurePostgres, DODatabase,
+	S3Bucket, GCSBucket, SpacesBucket, AzureStorageAccount, AzureBlobContainer}
 
 func stackRules() []Rule {
 	return []Rule{{
