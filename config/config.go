@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -49,6 +50,12 @@ func (e Environment) Protected() bool { return e != Dev }
 type Config struct {
 	Cloud       Cloud
 	Environment Environment
+	// Region is where on its cloud the stack runs (a cloud's region or DigitalOcean's datacenter);
+	// Zones are the region's zones the cluster and the databases spread over (none on DigitalOcean).
+	Region string
+	Zones  []string
+	// Project is the GCP project the stack deploys into (GCP only).
+	Project string
 	// Namespace is the Kubernetes namespace every workload is deployed into.
 	Namespace   string
 	Cluster     Cluster
@@ -62,9 +69,11 @@ type Config struct {
 	Secrets     Secrets
 }
 
-// Cluster describes the Kubernetes cluster the stack deploys onto, for the "local" cloud.
+// Cluster describes the Kubernetes cluster the stack deploys onto: the one a cloud stack creates,
+// or the existing one a "local" stack is given.
 type Cluster struct {
-	// StorageClass for stateful volumes; empty means the cluster's default class.
+	// StorageClass for stateful volumes on "local"; empty means the cluster's default class.
+	// A cloud stack creates its own (encrypted, zonal, volumes retained).
 	StorageClass string `json:"storageClass"`
 	// SpreadZones spreads replicas over the nodes' topology.kubernetes.io/zone labels; turn it
 	// off only on a cluster whose nodes carry no zone label.
@@ -72,6 +81,28 @@ type Cluster struct {
 	// AwaitLoadBalancers waits for LoadBalancer Services and Ingresses to get an address.
 	// Clusters without a load-balancer controller (the local control plane) never get one.
 	AwaitLoadBalancers bool `json:"awaitLoadBalancers"`
+
+	// The rest describes the cluster a cloud stack creates.
+
+	// Version is the Kubernetes minor version, such as "1.31".
+	Version string `json:"version"`
+	// NetworkCIDR is the cloud network's address range; the subnets are carved from it.
+	NetworkCIDR string `json:"networkCidr"`
+	// APIAllowedCIDRs are the networks that may reach the cluster's API endpoint. Staging and
+	// prod must name them (an office, a VPN, CI runners): never the whole internet.
+	APIAllowedCIDRs []string `json:"apiAllowedCidrs"`
+	// General runs everything but ClickHouse; ClickHouse's replicas run on their own pool,
+	// one node per replica.
+	General    NodePool `json:"general"`
+	ClickHouse NodePool `json:"clickhouse"`
+}
+
+// NodePool is an autoscaled group of one machine type.
+type NodePool struct {
+	// MachineType is the cloud's size name (m6i.xlarge, e2-standard-4, s-4vcpu-8gb, Standard_D4s_v5).
+	MachineType string `json:"machineType"`
+	Min         int    `json:"min"`
+	Max         int    `json:"max"`
 }
 
 // ZooKeeper is the coordination ensemble used by ClickHouse replication and Kafka.
@@ -140,19 +171,44 @@ type Backup struct {
 	ClientImage string `json:"clientImage"`
 }
 
-// Postgres is the in-cluster PostgreSQL stand-in used where no cloud provides a managed one.
+// Postgres is PostHog's PostgreSQL: the cloud's managed database, or on "local" an in-cluster
+// stand-in (Image).
 type Postgres struct {
 	Image   string `json:"image"`
 	Storage string `json:"storage"`
+	// Version is the managed database's major version.
+	Version string `json:"version"`
+	// InstanceClass is the cloud's database size (db.m6g.large, db-custom-2-7680, db-s-2vcpu-4gb,
+	// Standard_D2ds_v5).
+	InstanceClass string `json:"instanceClass"`
+	// BackupRetentionDays keeps daily backups and point-in-time recovery this long: at least 7
+	// days, 14 in prod.
+	BackupRetentionDays int `json:"backupRetentionDays"`
+	// HighAvailability keeps a standby in another zone; prod cannot turn it off.
+	HighAvailability bool `json:"highAvailability"`
 }
 
-// ObjectStore is the in-cluster S3-compatible store used where no cloud provides buckets.
+// ObjectStore is the buckets: the cloud's object storage, or on "local" an in-cluster
+// S3-compatible stand-in (Image, ClientImage, Storage).
 type ObjectStore struct {
 	Image string `json:"image"`
 	// ClientImage runs the Job that creates the versioned buckets.
 	ClientImage string `json:"clientImage"`
 	Storage     string `json:"storage"`
+	// BucketPrefix names a cloud's buckets <prefix>-data and <prefix>-backups (Azure: one storage
+	// account named by the prefix without dashes). S3 and GCS names are global: make it yours.
+	BucketPrefix string `json:"bucketPrefix"`
+	// NoncurrentVersionDays keeps an overwritten or deleted object's old version this long.
+	NoncurrentVersionDays int `json:"noncurrentVersionDays"`
 }
+
+// Buckets are the names of a cloud stack's buckets.
+func (o ObjectStore) Buckets() (data, backups string) {
+	return o.BucketPrefix + "-data", o.BucketPrefix + "-backups"
+}
+
+// AccountName is the Azure storage account holding the buckets as containers.
+func (o ObjectStore) AccountName() string { return strings.ReplaceAll(o.BucketPrefix, "-", "") }
 
 // PostHog holds the application's own settings.
 type PostHog struct {
@@ -186,11 +242,25 @@ type Secrets struct {
 	ObjectStoreSecretKey pulumi.StringOutput
 }
 
-// SecretKeys lists the secret config keys (without the namespace) a stack must set with
-// `pulumi config set --secret`, with the shortest value each accepts. The local stack's driver
-// generates the missing ones on first run.
+// SecretKeys lists the secret config keys (without the namespace) a stack may have to set with
+// `pulumi config set --secret`, with the shortest value each accepts; SecretsOf says which
+// ones a cloud needs. The local stack's driver generates the missing ones on first run.
 var SecretKeys = map[string]int{
 	"secretKey": 32, "postgresPassword": 16, "clickhousePassword": 16, "objectStoreSecretKey": 16,
+}
+
+// SecretsOf lists the secret keys a stack on cloud must set: DigitalOcean generates the
+// database password itself, and only the in-cluster object store has a key of ours.
+func SecretsOf(cloud Cloud) []string {
+	keys := []string{"clickhousePassword", "secretKey"}
+	if cloud != DigitalOcean {
+		keys = append(keys, "postgresPassword")
+	}
+	if cloud == Local {
+		keys = append(keys, "objectStoreSecretKey")
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // Source gives the raw config values of a stack by key (without the namespace). Object values

@@ -10,7 +10,8 @@ func Defaults(cloud Cloud, env Environment) *Config {
 		Environment: env,
 		Namespace:   "posthog",
 		Cluster: Cluster{
-			SpreadZones: true,
+			// DigitalOcean's regions are single datacenters: their nodes have no zone.
+			SpreadZones: cloud != DigitalOcean,
 			// Cloud clusters get load balancers; an existing cluster may have no controller.
 			AwaitLoadBalancers: cloud != Local,
 		},
@@ -69,6 +70,7 @@ func Defaults(cloud Cloud, env Environment) *Config {
 	if env == Prod {
 		c.ClickHouse.Shards = 2
 	}
+	cloudDefaults(c)
 	return c
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -44,6 +43,8 @@ func Parse(src Source) (*Config, error) {
 	if v, ok := src.Get("namespace"); ok {
 		c.Namespace = v
 	}
+	c.Region, _ = src.Get("region")
+	c.Project, _ = src.Get("project")
 	decode(src, "cluster", &c.Cluster, &errs)
 	decode(src, "zookeeper", &c.ZooKeeper, &errs)
 	decode(src, "kafka", &c.Kafka, &errs)
@@ -52,8 +53,11 @@ func Parse(src Source) (*Config, error) {
 	decode(src, "postgres", &c.Postgres, &errs)
 	decode(src, "objectStore", &c.ObjectStore, &errs)
 	decode(src, "posthog", &c.PostHog, &errs)
-	c.Secrets = secrets(src, &errs)
+	c.Secrets = secrets(src, SecretsOf(cloud), &errs)
 	errs = append(errs, c.validate()...)
+	if cloud != Local {
+		errs = append(errs, c.validateCloud()...)
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -90,13 +94,8 @@ func jsonDetail(err error) string {
 	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
-func secrets(src Source, errs *Errors) Secrets {
+func secrets(src Source, keys []string, errs *Errors) Secrets {
 	values := map[string]pulumi.StringOutput{}
-	keys := make([]string, 0, len(SecretKeys))
-	for k := range SecretKeys {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	for _, key := range keys {
 		v, ok := src.Get(key)
 		switch {

@@ -8,8 +8,12 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/posthog-deploy/posthog-deploy/components/aws"
+	"github.com/posthog-deploy/posthog-deploy/components/azure"
 	"github.com/posthog-deploy/posthog-deploy/components/clickhouse"
+	"github.com/posthog-deploy/posthog-deploy/components/digitalocean"
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
+	"github.com/posthog-deploy/posthog-deploy/components/gcp"
 	"github.com/posthog-deploy/posthog-deploy/components/kafka"
 	"github.com/posthog-deploy/posthog-deploy/components/local"
 	"github.com/posthog-deploy/posthog-deploy/components/posthog"
@@ -47,7 +51,7 @@ func Program(ctx *pulumi.Context) error {
 	}
 	ch, err := clickhouse.New(ctx, cfg.ClickHouse, ns, clickhouse.Args{
 		ZooKeeper: zk.Nodes, ZooKeeperPort: zookeeper.ClientPort, Password: cfg.Secrets.ClickHousePassword,
-		Backups: f.ObjectStorage,
+		Backups: f.ObjectStorage, Pool: f.ClickHousePool,
 	}, place, after(zk)...)
 	if err != nil {
 		return err
@@ -74,16 +78,27 @@ func Program(ctx *pulumi.Context) error {
 	ctx.Export("redisUrl", pulumi.String(rd.URL))
 	ctx.Export("objectStorageEndpoint", pulumi.String(f.ObjectStorage.Endpoint))
 	ctx.Export("postgresHost", f.Postgres.Host)
+	ctx.Export("buckets", pulumi.ToStringArray([]string{f.ObjectStorage.Buckets.Data, f.ObjectStorage.Buckets.Backups}))
+	ctx.Export("zones", pulumi.ToStringArray(f.Zones))
+	if cfg.Cloud != config.Local {
+		ctx.Export("kubeconfig", f.Kubeconfig)
+	}
 	return nil
 }
 
 // newFoundation provisions the stack's cloud: its cluster, network, database and buckets.
 func newFoundation(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error) {
 	switch cfg.Cloud {
+	case config.AWS:
+		return aws.New(ctx, cfg)
+	case config.GCP:
+		return gcp.New(ctx, cfg)
+	case config.DigitalOcean:
+		return digitalocean.New(ctx, cfg)
+	case config.Azure:
+		return azure.New(ctx, cfg)
 	case config.Local:
 		return local.New(ctx, cfg)
-	default:
-		return nil, fmt.Errorf("%s:cloud: %q is not deployable yet: only %q is (the cloud foundations are issue #4)",
-			config.Namespace, cfg.Cloud, config.Local)
 	}
+	return nil, fmt.Errorf("%s:cloud: %q has no foundation", config.Namespace, cfg.Cloud)
 }

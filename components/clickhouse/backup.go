@@ -43,18 +43,11 @@ func backupAgent(b config.Backup, store foundation.ObjectStorage, t Topology, sh
 	env := map[string]string{
 		"CLICKHOUSE_HOST":        "127.0.0.1",
 		"CLICKHOUSE_PORT":        strconv.Itoa(NativePort),
-		"REMOTE_STORAGE":         "s3",
-		"S3_BUCKET":              store.Buckets.Backups,
-		"S3_REGION":              store.Region,
-		"S3_PATH":                BackupPath(t, shard),
 		"BACKUPS_TO_KEEP_REMOTE": strconv.Itoa(b.Keep),
 		"BACKUPS_TO_KEEP_LOCAL":  "-1",
 		"API_LISTEN":             fmt.Sprintf("0.0.0.0:%d", BackupPort),
 	}
-	if store.Endpoint != "" {
-		env["S3_ENDPOINT"] = store.Endpoint
-		env["S3_FORCE_PATH_STYLE"] = "true"
-	}
+	maps.Copy(env, remoteStorage(store, t, shard))
 	var vars corev1.EnvVarArray
 	for _, k := range sortedKeys(env) {
 		vars = append(vars, corev1.EnvVarArgs{Name: pulumi.String(k), Value: pulumi.String(env[k])})
@@ -73,6 +66,37 @@ func backupAgent(b config.Backup, store foundation.ObjectStorage, t Topology, sh
 		c.EnvFrom = corev1.EnvFromSourceArray{corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(backupKeys)}}}
 	}
 	return c
+}
+
+// remoteStorage is clickhouse-backup's settings for the store's backups bucket, in its API.
+func remoteStorage(store foundation.ObjectStorage, t Topology, shard int) map[string]string {
+	if store.API == foundation.AzureBlob {
+		return map[string]string{
+			"REMOTE_STORAGE":   "azblob",
+			"AZBLOB_CONTAINER": store.Buckets.Backups,
+			"AZBLOB_PATH":      BackupPath(t, shard),
+		}
+	}
+	env := map[string]string{
+		"REMOTE_STORAGE": "s3",
+		"S3_BUCKET":      store.Buckets.Backups,
+		"S3_REGION":      store.Region,
+		"S3_PATH":        BackupPath(t, shard),
+	}
+	if store.Endpoint != "" {
+		env["S3_ENDPOINT"] = store.Endpoint
+		env["S3_FORCE_PATH_STYLE"] = "true"
+	}
+	return env
+}
+
+// agentKeys are the store's credentials under the names clickhouse-backup reads.
+func agentKeys(store foundation.ObjectStorage) pulumi.StringMap {
+	c := store.Credentials
+	if store.API == foundation.AzureBlob {
+		return pulumi.StringMap{"AZBLOB_ACCOUNT_NAME": c.AccessKey, "AZBLOB_ACCOUNT_KEY": c.SecretKey}
+	}
+	return pulumi.StringMap{"S3_ACCESS_KEY": c.AccessKey, "S3_SECRET_KEY": c.SecretKey}
 }
 
 // BackupScript asks a shard's backup API for a backup uploaded to the bucket, and waits for
@@ -95,13 +119,21 @@ func BackupScript(api string, shard int) string {
 func newBackups(ctx *pulumi.Context, b config.Backup, store foundation.ObjectStorage, t Topology, p kube.Placement,
 	opts ...pulumi.ResourceOption) error {
 	if c := store.Credentials; c != nil {
-		if _, err := kube.NewSecret(ctx, backupKeys, p.Namespace, kube.Labels(BackupApp, nil), pulumi.StringMap{"S3_ACCESS_KEY": c.AccessKey, "S3_SECRET_KEY": c.SecretKey}, opts...); err != nil {
+		if _, err := kube.NewSecret(ctx, backupKeys, p.Namespace, kube.Labels(BackupApp, nil), agentKeys(store), opts...); err != nil {
 			return err
 		}
-		if _, err := kube.NewSecret(ctx, objectKeys, p.Namespace, kube.Labels(App, nil), pulumi.StringMap{"AWS_ACCESS_KEY_ID": c.AccessKey, "AWS_SECRET_ACCESS_KEY": c.SecretKey}, opts...); err != nil {
-			return err
+		// ClickHouse's own object disk speaks S3 only (config rejects cold storage elsewhere).
+		if store.API == foundation.S3 {
+			if _, err := kube.NewSecret(ctx, objectKeys, p.Namespace, kube.Labels(App, nil), pulumi.StringMap{"AWS_ACCESS_KEY_ID": c.AccessKey, "AWS_SECRET_ACCESS_KEY": c.SecretKey}, opts...); err != nil {
+				return err
+			}
 		}
 	}
+	return newBackupJobs(ctx, b, t, p, opts...)
+}
+
+// newBackupJobs creates one CronJob per shard.
+func newBackupJobs(ctx *pulumi.Context, b config.Backup, t Topology, p kube.Placement, opts ...pulumi.ResourceOption) error {
 	for s, shard := range t.Shards {
 		api := fmt.Sprintf("http://%s:%d", shard[0].Host, BackupPort)
 		name := fmt.Sprintf("clickhouse-backup-shard-%d", s)

@@ -51,6 +51,8 @@ type Args struct {
 	Password pulumi.StringOutput
 	// Backups is the object storage whose Backups bucket receives every shard's backups.
 	Backups foundation.ObjectStorage
+	// Pool is the dedicated node pool replicas run on ("" for any node).
+	Pool string
 }
 
 // New deploys the cluster described by ch into namespace ns.
@@ -123,6 +125,8 @@ func New(ctx *pulumi.Context, ch config.ClickHouse, ns string, args Args, p kube
 					{Name: "users", Path: "/etc/clickhouse-server/users.d", ConfigMaps: []string{"clickhouse-profiles"}, Secrets: []string{"clickhouse-users"}},
 				},
 				PodAnnotations: pulumi.StringMap{"posthog-deploy/config-hash": pulumi.String(kube.Hash(server, replicaCfg, profiles))},
+				ServiceAccount: args.Backups.ServiceAccount,
+				Pool:           args.Pool,
 			}, p, child); err != nil {
 				return nil, err
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	storagev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/storage/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/posthog-deploy/posthog-deploy/components/kube"
@@ -22,6 +23,9 @@ type Foundation struct {
 	Provider *kubernetes.Provider
 	// Namespace is the name of the namespace every workload goes into.
 	Namespace string
+	// Zones are the zones the cluster's nodes and the managed database span (none where the
+	// cloud's region is one datacenter).
+	Zones []string
 	// Placement carries the namespace, storage class, zone spreading and protection.
 	Placement kube.Placement
 	// AwaitLoadBalancers is false where LoadBalancer Services and Ingresses never get an
@@ -29,17 +33,37 @@ type Foundation struct {
 	AwaitLoadBalancers bool
 	Postgres           Postgres
 	ObjectStorage      ObjectStorage
+	// Kubeconfig reaches a cluster the stack created (a Pulumi secret); unset on "local".
+	Kubeconfig pulumi.StringOutput
+	// ClickHousePool is the dedicated node pool of ClickHouse's replicas ("" for any node).
+	ClickHousePool string
 }
 
-// ObjectStorage is an S3-compatible endpoint with PostHog's buckets, all versioned.
+// ObjectStorage is PostHog's buckets, all versioned, and how pods reach them.
 type ObjectStorage struct {
-	// Endpoint is the S3 API's URL.
+	// API is the protocol the store speaks.
+	API API
+	// Endpoint is the API's URL (S3), or the storage account's blob endpoint (Azure Blob).
 	Endpoint string
 	Region   string
 	Buckets  Buckets
-	// Credentials are static keys; nil where pods reach the buckets through workload identity.
+	// Credentials are static keys (for Azure Blob: the account name and key); nil where pods
+	// reach the buckets through workload identity.
 	Credentials *Credentials
+	// ServiceAccount is the Kubernetes service account that pods using the buckets run as: it
+	// carries the cloud's workload identity. Empty means the namespace's default.
+	ServiceAccount string
 }
+
+// API is an object-storage protocol.
+type API string
+
+// The protocols a foundation's buckets speak: PostHog and ClickHouse speak S3; ClickHouse's
+// backups also speak Azure Blob.
+const (
+	S3        API = "s3"
+	AzureBlob API = "azblob"
+)
 
 // Credentials are an access key pair, Pulumi secrets.
 type Credentials struct {
@@ -94,5 +118,78 @@ func NewNamespace(ctx *pulumi.Context, cfg *config.Config, provider *kubernetes.
 		SpreadZones:  cfg.Cluster.SpreadZones,
 		StorageClass: storageClass,
 		Protect:      cfg.Environment.Protected(),
+	}, nil
+}
+
+// Cluster is what a cloud hands over once its Kubernetes cluster exists.
+type Cluster struct {
+	// Kubeconfig reaches the cluster; a Pulumi secret.
+	Kubeconfig pulumi.StringOutput
+	// Volumes is how the cloud provisions a stateful volume.
+	Volumes StorageClass
+	// Identity annotates the buckets' service account with the cloud identity it acts as.
+	Identity map[string]pulumi.StringInput
+	// Zones are the zones the nodes span.
+	Zones []string
+	// Ready are what must exist before workloads are scheduled (node pools, storage drivers).
+	Ready []pulumi.Resource
+}
+
+// StorageClass is a cloud's CSI driver and its parameters for an encrypted block volume.
+type StorageClass struct {
+	Provisioner string
+	Parameters  map[string]string
+}
+
+// Names of what Attach creates on a cloud's cluster.
+const (
+	StorageClassName   = "posthog-data"
+	StorageAccountName = "posthog-storage"
+)
+
+// Attach is the shared half of every cloud: the Kubernetes provider for the new cluster, the
+// namespace, a storage class that keeps volumes when their claims go (Retain) and binds them in
+// the zone of the pod (WaitForFirstConsumer), and the service account of the pods using the
+// buckets. The cloud fills in Postgres and ObjectStorage.
+func Attach(ctx *pulumi.Context, cfg *config.Config, c Cluster) (*Foundation, error) {
+	provider, err := kubernetes.NewProvider(ctx, "cluster", &kubernetes.ProviderArgs{
+		Kubeconfig: c.Kubeconfig.ToStringPtrOutput(),
+	}, pulumi.DependsOn(c.Ready))
+	if err != nil {
+		return nil, err
+	}
+	on := pulumi.Provider(provider)
+	if _, err := storagev1.NewStorageClass(ctx, StorageClassName, &storagev1.StorageClassArgs{
+		Metadata:             metav1.ObjectMetaArgs{Name: pulumi.String(StorageClassName)},
+		Provisioner:          pulumi.String(c.Volumes.Provisioner),
+		Parameters:           pulumi.ToStringMap(c.Volumes.Parameters),
+		ReclaimPolicy:        pulumi.String("Retain"),
+		VolumeBindingMode:    pulumi.String("WaitForFirstConsumer"),
+		AllowVolumeExpansion: pulumi.Bool(true),
+	}, on, pulumi.DependsOn(c.Ready)); err != nil {
+		return nil, err
+	}
+	placement, err := NewNamespace(ctx, cfg, provider, StorageClassName, pulumi.DependsOn(c.Ready))
+	if err != nil {
+		return nil, err
+	}
+	placement.SeparateNodes = len(c.Zones) == 0
+	if _, err := corev1.NewServiceAccount(ctx, StorageAccountName, &corev1.ServiceAccountArgs{
+		Metadata: metav1.ObjectMetaArgs{
+			Name:        pulumi.String(StorageAccountName),
+			Namespace:   placement.Namespace,
+			Annotations: pulumi.StringMap(c.Identity),
+		},
+	}, on); err != nil {
+		return nil, err
+	}
+	return &Foundation{
+		Provider:           provider,
+		Namespace:          cfg.Namespace,
+		Zones:              c.Zones,
+		Placement:          placement,
+		AwaitLoadBalancers: cfg.Cluster.AwaitLoadBalancers,
+		Kubeconfig:         c.Kubeconfig,
+		ClickHousePool:     ClickHousePool,
 	}, nil
 }

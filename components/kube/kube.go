@@ -13,14 +13,47 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// ZoneKey is the node label that zone spreading uses.
-const ZoneKey = "topology.kubernetes.io/zone"
+// ZoneKey and HostKey are the node labels that spreading uses.
+const (
+	ZoneKey = "topology.kubernetes.io/zone"
+	HostKey = "kubernetes.io/hostname"
+)
+
+// PoolLabel is the node label (and taint key) of a dedicated node pool: a cloud labels and
+// taints its ClickHouse nodes posthog.com/pool=clickhouse, so only ClickHouse runs there.
+const PoolLabel = "posthog.com/pool"
+
+func poolSelector(pool string) pulumi.StringMapInput {
+	if pool == "" {
+		return nil
+	}
+	return pulumi.StringMap{PoolLabel: pulumi.String(pool)}
+}
+
+func poolTolerations(pool string) corev1.TolerationArrayInput {
+	if pool == "" {
+		return nil
+	}
+	return corev1.TolerationArray{corev1.TolerationArgs{
+		Key: pulumi.String(PoolLabel), Operator: pulumi.String("Equal"), Value: pulumi.String(pool), Effect: pulumi.String("NoSchedule"),
+	}}
+}
+
+func optional(s string) pulumi.StringPtrInput {
+	if s == "" {
+		return nil
+	}
+	return pulumi.String(s)
+}
 
 // Placement says where a workload's objects go and how its pods spread.
 type Placement struct {
 	Namespace pulumi.StringInput
 	// SpreadZones spreads pods over zones; without it they only spread over nodes.
 	SpreadZones bool
+	// SeparateNodes keeps the members of a quorum or a shard on different nodes, a hard rule
+	// where the cloud's region has no zones to spread over.
+	SeparateNodes bool
 	// StorageClass for volume claims; empty means the cluster's default.
 	StorageClass string
 	// Protect guards stateful objects against deletion and replacement (staging and prod).
@@ -115,10 +148,14 @@ func spread(selector pulumi.StringMap, p Placement, hard bool) corev1.TopologySp
 	if hard {
 		when = "DoNotSchedule"
 	}
+	byNode := "ScheduleAnyway"
+	if hard && p.SeparateNodes {
+		byNode = "DoNotSchedule"
+	}
 	c := corev1.TopologySpreadConstraintArray{
 		corev1.TopologySpreadConstraintArgs{
-			MaxSkew: pulumi.Int(1), TopologyKey: pulumi.String("kubernetes.io/hostname"),
-			WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
+			MaxSkew: pulumi.Int(1), TopologyKey: pulumi.String(HostKey),
+			WhenUnsatisfiable: pulumi.String(byNode),
 			LabelSelector:     metav1.LabelSelectorArgs{MatchLabels: selector},
 		},
 	}

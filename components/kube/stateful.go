@@ -31,6 +31,10 @@ type Stateful struct {
 	Budget int
 	// PodAnnotations, such as a checksum of the config that restarts pods when it changes.
 	PodAnnotations pulumi.StringMapInput
+	// ServiceAccount the pods run as (the cloud identity they act with); "" is the default.
+	ServiceAccount string
+	// Pool is the dedicated node pool the pods run on (see PoolLabel); "" is any node.
+	Pool string
 }
 
 // ConfigVolume mounts the keys of ConfigMaps and Secrets, merged, as files in one directory.
@@ -120,6 +124,9 @@ func NewStateful(ctx *pulumi.Context, s Stateful, p Placement, opts ...pulumi.Re
 					Volumes:                       volumes,
 					TopologySpreadConstraints:     spread(group, p, true),
 					TerminationGracePeriodSeconds: pulumi.Int(60),
+					ServiceAccountName:            optional(s.ServiceAccount),
+					NodeSelector:                  poolSelector(s.Pool),
+					Tolerations:                   poolTolerations(s.Pool),
 				},
 			},
 			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{claim},

@@ -21,6 +21,8 @@ type Stateless struct {
 	Selector pulumi.StringMap
 	// PodAnnotations, such as a checksum of the settings that restarts pods when they change.
 	PodAnnotations pulumi.StringMapInput
+	// ServiceAccount the pods run as (the cloud identity they act with); "" is the default.
+	ServiceAccount string
 }
 
 // NewStateless creates the Deployment, its Service (if it has ports), its HPA (if Max > Min)
@@ -50,6 +52,7 @@ func NewStateless(ctx *pulumi.Context, s Stateless, p Placement, opts ...pulumi.
 					InitContainers:            initContainers(s.Init),
 					Containers:                corev1.ContainerArray{s.Container.args(s.Name)},
 					TopologySpreadConstraints: spread(s.Selector, p, false),
+					ServiceAccountName:        optional(s.ServiceAccount),
 				},
 			},
 		},

@@ -78,9 +78,10 @@ type Args struct {
 	DependsOn []pulumi.Resource
 }
 
-// Env is the plain (non-secret) settings every PostHog service reads.
+// Env is the plain (non-secret) settings every PostHog service reads. PostHog's object storage
+// speaks S3 only: on a store that does not, recordings and exports stay in ClickHouse and Postgres.
 func Env(ph config.PostHog, a Args) map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"SITE_URL":                    "https://" + ph.Domain,
 		"IS_BEHIND_PROXY":             "true",
 		"DISABLE_SECURE_SSL_REDIRECT": "true",
@@ -98,6 +99,13 @@ func Env(ph config.PostHog, a Args) map[string]string {
 		"OBJECT_STORAGE_REGION":       a.ObjectStorage.Region,
 		"OBJECT_STORAGE_BUCKET":       a.ObjectStorage.Buckets.Data,
 	}
+	if a.ObjectStorage.API != foundation.S3 {
+		env["OBJECT_STORAGE_ENABLED"] = "false"
+		for _, k := range []string{"OBJECT_STORAGE_ENDPOINT", "OBJECT_STORAGE_REGION", "OBJECT_STORAGE_BUCKET"} {
+			delete(env, k)
+		}
+	}
+	return env
 }
 
 // New deploys PostHog.
@@ -118,7 +126,7 @@ func New(ctx *pulumi.Context, ph config.PostHog, args Args, p kube.Placement, op
 		"DATABASE_URL":        args.Postgres.URL(),
 		"CLICKHOUSE_PASSWORD": args.Secrets.ClickHousePassword,
 	}
-	if c := args.ObjectStorage.Credentials; c != nil {
+	if c := args.ObjectStorage.Credentials; c != nil && args.ObjectStorage.API == foundation.S3 {
 		secrets["OBJECT_STORAGE_ACCESS_KEY_ID"] = c.AccessKey
 		secrets["OBJECT_STORAGE_SECRET_ACCESS_KEY"] = c.SecretKey
 	}
@@ -166,6 +174,7 @@ func New(ctx *pulumi.Context, ph config.PostHog, args Args, p kube.Placement, op
 			Container:      c,
 			Init:           []kube.Container{waitForMigrations},
 			PodAnnotations: pulumi.StringMap{"posthog-deploy/settings-hash": pulumi.String(settingsHash)},
+			ServiceAccount: args.ObjectStorage.ServiceAccount,
 		}, p, child, pulumi.DependsOn([]pulumi.Resource{job})); err != nil {
 			return nil, err
 		}

@@ -4,12 +4,14 @@
 package capture
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
 	"sync"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
 
@@ -19,6 +21,8 @@ import (
 
 // Resource is one registered resource.
 type Resource struct {
+	// URN is the resource's URN, as the engine would make it.
+	URN     string
 	Type    string
 	Name    string
 	Inputs  resource.PropertyMap
@@ -38,7 +42,7 @@ type Config struct {
 
 // Run runs the program on stack with cfg under mocks.
 func Run(stack string, cfg Config) ([]Resource, error) {
-	m := &mocks{}
+	m := &mocks{stack: stack}
 	err := pulumi.RunErr(platform.Program,
 		pulumi.WithMocks(config.Namespace, stack, m),
 		func(info *pulumi.RunInfo) { info.Config, info.ConfigSecretKeys = cfg.Values, cfg.Secrets })
@@ -81,6 +85,7 @@ func StackFile(path string) (Config, error) {
 }
 
 type mocks struct {
+	stack     string
 	mu        sync.Mutex
 	resources []Resource
 }
@@ -88,6 +93,11 @@ type mocks struct {
 func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 	r := Resource{Type: args.TypeToken, Name: args.Name, Inputs: args.Inputs, Custom: args.Custom}
 	if rpc := args.RegisterRPC; rpc != nil {
+		var parent tokens.Type
+		if p := resource.URN(rpc.Parent); p != "" && p.Type() != resource.RootStackType {
+			parent = p.QualifiedType()
+		}
+		r.URN = string(resource.NewURN(tokens.QName(m.stack), config.Namespace, parent, tokens.Type(args.TypeToken), args.Name))
 		r.Protect = rpc.Protect != nil && *rpc.Protect
 		r.DependsOn = rpc.Dependencies
 		r.PropertyDependencies = map[string][]string{}
@@ -98,9 +108,57 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	m.mu.Lock()
 	m.resources = append(m.resources, r)
 	m.mu.Unlock()
-	return args.Name + "-id", args.Inputs, nil
+	outputs := args.Inputs.Copy()
+	for k, v := range resource.NewPropertyMapFromMap(computed(args.TypeToken, args.Name)) {
+		outputs[k] = v
+	}
+	return args.Name + "-id", outputs, nil
 }
 
+// computed are the outputs a cloud computes for a resource that the program reads.
+func computed(typ, name string) map[string]any {
+	switch typ {
+	case "aws:eks/cluster:Cluster":
+		return map[string]any{"endpoint": "https://" + name + ".eks.example", "certificateAuthority": map[string]any{"data": "Q0E="},
+			"identities": []any{map[string]any{"oidcs": []any{map[string]any{"issuer": "https://oidc.eks.example/id/" + name}}}}}
+	case "aws:iam/role:Role", "aws:iam/openIdConnectProvider:OpenIdConnectProvider", "aws:kms/key:Key", "aws:s3/bucketV2:BucketV2":
+		return map[string]any{"arn": "arn:aws:mock:::" + name}
+	case "aws:rds/instance:Instance":
+		return map[string]any{"address": name + ".rds.example"}
+	case "gcp:container/cluster:Cluster":
+		return map[string]any{"endpoint": "203.0.113.10", "masterAuth": map[string]any{"clusterCaCertificate": "Q0E="}}
+	case "gcp:serviceaccount/account:Account":
+		return map[string]any{"email": name + "@project.iam.gserviceaccount.com", "name": "projects/p/serviceAccounts/" + name}
+	case "gcp:storage/hmacKey:HmacKey":
+		return map[string]any{"accessId": "GOOG-MOCK", "secret": "mock-hmac-secret"}
+	case "gcp:sql/databaseInstance:DatabaseInstance":
+		return map[string]any{"privateIpAddress": "10.100.0.3"}
+	case "digitalocean:index/kubernetesCluster:KubernetesCluster":
+		return map[string]any{"kubeConfigs": []any{map[string]any{"rawConfig": "apiVersion: v1\nkind: Config\n"}}}
+	case "digitalocean:index/databaseCluster:DatabaseCluster":
+		return map[string]any{"privateHost": name + ".private.db.ondigitalocean.com"}
+	case "digitalocean:index/databaseUser:DatabaseUser":
+		return map[string]any{"password": "mock-generated-password"}
+	case "digitalocean:index/spacesKey:SpacesKey":
+		return map[string]any{"accessKey": "DO-MOCK", "secretKey": "mock-spaces-secret"}
+	case "azure-native:dbforpostgresql:Server":
+		return map[string]any{"fullyQualifiedDomainName": name + ".postgres.database.azure.com"}
+	}
+	return nil
+}
+
+// Call answers the clouds' lookups the program makes with what the cloud would return.
 func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	switch args.Token {
+	case "digitalocean:index/getKubernetesVersions:getKubernetesVersions":
+		return resource.NewPropertyMapFromMap(map[string]any{"latestVersion": "1.31.9-do.0"}), nil
+	case "azure-native:containerservice:listManagedClusterUserCredentials":
+		kubeconfig := base64.StdEncoding.EncodeToString([]byte("apiVersion: v1\nkind: Config\n"))
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"kubeconfigs": []any{map[string]any{"name": "clusterUser", "value": kubeconfig}}}), nil
+	case "azure-native:storage:listStorageAccountKeys":
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"keys": []any{map[string]any{"keyName": "key1", "value": "mock-account-key", "permissions": "FULL"}}}), nil
+	}
 	return resource.PropertyMap{}, nil
 }

@@ -1,0 +1,240 @@
+// Package azure is the foundation on Azure: a resource group and VNet, an AKS cluster over three
+// zones with RBAC, OIDC and workload identity, PostgreSQL Flexible Server inside the VNet with
+// backups (geo-redundant and zone-redundant HA in prod), and a storage account whose blob
+// containers are versioned, soft-deleted, private and TLS 1.2 only.
+package azure
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strings"
+
+	"github.com/pulumi/pulumi-azure-native-sdk/containerservice/v2"
+	"github.com/pulumi/pulumi-azure-native-sdk/dbforpostgresql/v2"
+	"github.com/pulumi/pulumi-azure-native-sdk/network/v2"
+	"github.com/pulumi/pulumi-azure-native-sdk/resources/v2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/posthog-deploy/posthog-deploy/components/foundation"
+	"github.com/posthog-deploy/posthog-deploy/components/kube"
+	"github.com/posthog-deploy/posthog-deploy/config"
+)
+
+// New provisions the stack's Azure foundation.
+func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error) {
+	name := foundation.Name(cfg)
+	location := pulumi.String(cfg.Region)
+	keep := foundation.Keep(cfg)
+
+	// The group holds the database and the storage account: deleting it deletes them.
+	group, err := resources.NewResourceGroup(ctx, name, &resources.ResourceGroupArgs{
+		ResourceGroupName: pulumi.String(name), Location: location,
+	}, keep...)
+	if err != nil {
+		return nil, err
+	}
+	rg := group.Name
+	vnet, err := network.NewVirtualNetwork(ctx, name, &network.VirtualNetworkArgs{
+		ResourceGroupName: rg, Location: location, VirtualNetworkName: pulumi.String(name),
+		AddressSpace: network.AddressSpaceArgs{AddressPrefixes: pulumi.ToStringArray([]string{cfg.Cluster.NetworkCIDR})},
+	}, pulumi.IgnoreChanges([]string{"subnets"}))
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := network.NewSubnet(ctx, name+"-nodes", &network.SubnetArgs{
+		ResourceGroupName: rg, VirtualNetworkName: vnet.Name, SubnetName: pulumi.String("nodes"),
+		AddressPrefix: pulumi.String(foundation.Subnet(cfg.Cluster.NetworkCIDR, 2, 0)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	cluster, err := newCluster(ctx, name, cfg, rg, nodes)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := newPostgres(ctx, name, cfg, rg, vnet, keep)
+	if err != nil {
+		return nil, err
+	}
+	store, err := newStorage(ctx, cfg, rg, keep)
+	if err != nil {
+		return nil, err
+	}
+	creds := containerservice.ListManagedClusterUserCredentialsOutput(ctx, containerservice.ListManagedClusterUserCredentialsOutputArgs{
+		ResourceGroupName: rg, ResourceName: cluster.Name,
+	})
+	kubeconfig := creds.Kubeconfigs().Index(pulumi.Int(0)).Value().ApplyT(func(v string) (string, error) {
+		b, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			return "", fmt.Errorf("decoding the AKS kubeconfig of %s: %w", name, err)
+		}
+		return string(b), nil
+	}).(pulumi.StringOutput)
+	f, err := foundation.Attach(ctx, cfg, foundation.Cluster{
+		Kubeconfig: pulumi.ToSecret(kubeconfig).(pulumi.StringOutput),
+		Volumes: foundation.StorageClass{Provisioner: "disk.csi.azure.com",
+			Parameters: map[string]string{"skuName": "Premium_LRS", "cachingMode": "ReadOnly"}},
+		Zones: zonesOf(cfg),
+		Ready: []pulumi.Resource{cluster.pools},
+	})
+	if err != nil {
+		return nil, err
+	}
+	f.Postgres, f.ObjectStorage = pg, store
+	return f, nil
+}
+
+// zonesOf names the zones as the nodes' topology.kubernetes.io/zone label does (eastus-1).
+func zonesOf(cfg *config.Config) []string {
+	out := make([]string, len(cfg.Zones))
+	for i, z := range cfg.Zones {
+		out[i] = cfg.Region + "-" + z
+	}
+	return out
+}
+
+type cluster struct {
+	Name  pulumi.StringOutput
+	pools pulumi.Resource
+}
+
+func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi.StringOutput, subnet *network.Subnet) (*cluster, error) {
+	pools := foundation.Pools(cfg)
+	general, ch := pools[0], pools[1]
+	tier := "Free"
+	if cfg.Environment != config.Dev {
+		tier = "Standard" // the uptime SLA
+	}
+	aks, err := containerservice.NewManagedCluster(ctx, name, &containerservice.ManagedClusterArgs{
+		ResourceGroupName: rg,
+		ResourceName:      pulumi.String(name),
+		Location:          pulumi.String(cfg.Region),
+		DnsPrefix:         pulumi.String(name),
+		KubernetesVersion: pulumi.String(cfg.Cluster.Version),
+		EnableRBAC:        pulumi.Bool(true),
+		Identity:          containerservice.ManagedClusterIdentityArgs{Type: containerservice.ResourceIdentityTypeSystemAssigned},
+		Sku:               containerservice.ManagedClusterSKUArgs{Name: pulumi.String("Base"), Tier: pulumi.String(tier)},
+		OidcIssuerProfile: containerservice.ManagedClusterOIDCIssuerProfileArgs{Enabled: pulumi.Bool(true)},
+		SecurityProfile: containerservice.ManagedClusterSecurityProfileArgs{
+			WorkloadIdentity: containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs{Enabled: pulumi.Bool(true)},
+		},
+		ApiServerAccessProfile: containerservice.ManagedClusterAPIServerAccessProfileArgs{
+			AuthorizedIPRanges: pulumi.ToStringArray(authorized(cfg.Cluster.APIAllowedCIDRs)),
+		},
+		NetworkProfile: containerservice.ContainerServiceNetworkProfileArgs{
+			NetworkPlugin: pulumi.String("azure"), NetworkPluginMode: pulumi.String("overlay"), NetworkPolicy: pulumi.String("azure"),
+		},
+		AgentPoolProfiles: containerservice.ManagedClusterAgentPoolProfileArray{containerservice.ManagedClusterAgentPoolProfileArgs{
+			Name: pulumi.String(general.Name), Mode: pulumi.String("System"), OsType: pulumi.String("Linux"),
+			VmSize: pulumi.String(general.MachineType), VnetSubnetID: subnet.ID(),
+			EnableAutoScaling: pulumi.Bool(true), Count: pulumi.Int(general.Min),
+			MinCount: pulumi.Int(general.Min), MaxCount: pulumi.Int(general.Max),
+			AvailabilityZones: pulumi.ToStringArray(cfg.Zones), NodeLabels: pulumi.ToStringMap(general.Labels),
+		}},
+	}, pulumi.IgnoreChanges([]string{"agentPoolProfiles[0].count"}))
+	if err != nil {
+		return nil, err
+	}
+	pool, err := containerservice.NewAgentPool(ctx, name+"-"+ch.Name, &containerservice.AgentPoolArgs{
+		ResourceGroupName: rg, ResourceName: aks.Name, AgentPoolName: pulumi.String(ch.Name),
+		Mode: pulumi.String("User"), OsType: pulumi.String("Linux"), VmSize: pulumi.String(ch.MachineType),
+		VnetSubnetID: subnet.ID(), EnableAutoScaling: pulumi.Bool(true), Count: pulumi.Int(ch.Min),
+		MinCount: pulumi.Int(ch.Min), MaxCount: pulumi.Int(ch.Max),
+		AvailabilityZones: pulumi.ToStringArray(cfg.Zones), NodeLabels: pulumi.ToStringMap(ch.Labels),
+		NodeTaints: pulumi.ToStringArray([]string{fmt.Sprintf("%s=%s:NoSchedule", kube.PoolLabel, ch.Name)}),
+	}, pulumi.IgnoreChanges([]string{"count"}))
+	if err != nil {
+		return nil, err
+	}
+	return &cluster{Name: aks.Name, pools: pool}, nil
+}
+
+// authorized is AKS's list of API ranges: none means any address.
+func authorized(cidrs []string) []string {
+	var out []string
+	for _, c := range cidrs {
+		if c != "0.0.0.0/0" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi.StringOutput, vnet *network.VirtualNetwork,
+	keep []pulumi.ResourceOption) (foundation.Postgres, error) {
+	// Inside the VNet only: a delegated subnet and a private DNS zone, no public endpoint.
+	subnet, err := network.NewSubnet(ctx, name+"-postgres", &network.SubnetArgs{
+		ResourceGroupName: rg, VirtualNetworkName: vnet.Name, SubnetName: pulumi.String("postgres"),
+		AddressPrefix: pulumi.String(foundation.Subnet(cfg.Cluster.NetworkCIDR, 8, 192)),
+		Delegations: network.DelegationArray{network.DelegationArgs{
+			Name: pulumi.String("postgres"), ServiceName: pulumi.String("Microsoft.DBforPostgreSQL/flexibleServers"),
+		}},
+	})
+	if err != nil {
+		return foundation.Postgres{}, err
+	}
+	zone, err := network.NewPrivateZone(ctx, name+"-postgres", &network.PrivateZoneArgs{
+		ResourceGroupName: rg, Location: pulumi.String("global"),
+		PrivateZoneName: pulumi.String(name + ".private.postgres.database.azure.com"),
+	})
+	if err != nil {
+		return foundation.Postgres{}, err
+	}
+	link, err := network.NewVirtualNetworkLink(ctx, name+"-postgres", &network.VirtualNetworkLinkArgs{
+		ResourceGroupName: rg, Location: pulumi.String("global"), PrivateZoneName: zone.Name,
+		VirtualNetwork: network.SubResourceArgs{Id: vnet.ID()}, RegistrationEnabled: pulumi.Bool(false),
+	})
+	if err != nil {
+		return foundation.Postgres{}, err
+	}
+	pg := cfg.Postgres
+	size, _ := config.Bytes(pg.Storage)
+	ha, geo := "Disabled", "Disabled"
+	if pg.HighAvailability {
+		ha = "ZoneRedundant"
+	}
+	if cfg.Environment == config.Prod {
+		geo = "Enabled"
+	}
+	db := foundation.PostgresDatabase
+	server, err := dbforpostgresql.NewServer(ctx, name, &dbforpostgresql.ServerArgs{
+		ResourceGroupName:          rg,
+		ServerName:                 pulumi.String(name),
+		Location:                   pulumi.String(cfg.Region),
+		Version:                    pulumi.String(pg.Version),
+		Sku:                        dbforpostgresql.SkuArgs{Name: pulumi.String(pg.InstanceClass), Tier: pulumi.String(skuTier(pg.InstanceClass))},
+		Storage:                    dbforpostgresql.StorageArgs{StorageSizeGB: pulumi.Int(int(size >> 30))},
+		AdministratorLogin:         pulumi.String(db.User),
+		AdministratorLoginPassword: cfg.Secrets.PostgresPassword,
+		CreateMode:                 pulumi.String("Default"),
+		Backup: dbforpostgresql.BackupTypeArgs{
+			BackupRetentionDays: pulumi.Int(pg.BackupRetentionDays), GeoRedundantBackup: pulumi.String(geo),
+		},
+		HighAvailability: dbforpostgresql.HighAvailabilityArgs{Mode: pulumi.String(ha)},
+		Network: dbforpostgresql.NetworkArgs{
+			DelegatedSubnetResourceId: subnet.ID(), PrivateDnsZoneArmResourceId: zone.ID(),
+		},
+	}, append(keep, pulumi.DependsOn([]pulumi.Resource{link}))...)
+	if err != nil {
+		return foundation.Postgres{}, err
+	}
+	if _, err := dbforpostgresql.NewDatabase(ctx, name, &dbforpostgresql.DatabaseArgs{
+		ResourceGroupName: rg, ServerName: server.Name, DatabaseName: pulumi.String(db.Name),
+	}, keep...); err != nil {
+		return foundation.Postgres{}, err
+	}
+	return db.At(server.FullyQualifiedDomainName, cfg.Secrets.PostgresPassword), nil
+}
+
+// skuTier is Flexible Server's tier of a machine size: B-series burst, E-series are memory
+// optimized, the rest general purpose.
+func skuTier(size string) string {
+	switch {
+	case strings.HasPrefix(size, "Standard_B"):
+		return "Burstable"
+	case strings.HasPrefix(size, "Standard_E"):
+		return "MemoryOptimized"
+	default:
+		return "GeneralPurpose"
+	}
+}

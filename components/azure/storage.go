@@ -1,0 +1,81 @@
+package azure
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-azure-native-sdk/storage/v2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/posthog-deploy/posthog-deploy/components/foundation"
+	"github.com/posthog-deploy/posthog-deploy/config"
+)
+
+// newStorage is one storage account with the buckets as blob containers. ClickHouse's backups
+// reach it with the account's key (clickhouse-backup speaks Azure Blob); PostHog's own object
+// storage speaks S3 only, so on Azure it stays off (see foundation.AzureBlob).
+func newStorage(ctx *pulumi.Context, cfg *config.Config, rg pulumi.StringOutput, keep []pulumi.ResourceOption) (foundation.ObjectStorage, error) {
+	sku := "Standard_ZRS"
+	if cfg.Environment == config.Prod {
+		sku = "Standard_GZRS" // zone- and geo-redundant copies
+	}
+	account, err := storage.NewStorageAccount(ctx, "posthog-storage", &storage.StorageAccountArgs{
+		ResourceGroupName:      rg,
+		AccountName:            pulumi.String(cfg.ObjectStore.AccountName()),
+		Location:               pulumi.String(cfg.Region),
+		Kind:                   pulumi.String("StorageV2"),
+		Sku:                    storage.SkuArgs{Name: pulumi.String(sku)},
+		AllowBlobPublicAccess:  pulumi.Bool(false),
+		MinimumTlsVersion:      pulumi.String("TLS1_2"),
+		EnableHttpsTrafficOnly: pulumi.Bool(true),
+		AllowSharedKeyAccess:   pulumi.Bool(true),
+	}, keep...)
+	if err != nil {
+		return foundation.ObjectStorage{}, err
+	}
+	days := cfg.ObjectStore.NoncurrentVersionDays
+	if _, err := storage.NewBlobServiceProperties(ctx, "posthog-storage", &storage.BlobServicePropertiesArgs{
+		ResourceGroupName:   rg,
+		AccountName:         account.Name,
+		BlobServicesName:    pulumi.String("default"),
+		IsVersioningEnabled: pulumi.Bool(true),
+		// Soft delete: a deleted blob or container is recoverable for as long as an old version.
+		DeleteRetentionPolicy:          storage.DeleteRetentionPolicyArgs{Enabled: pulumi.Bool(true), Days: pulumi.Int(min(days, 365))},
+		ContainerDeleteRetentionPolicy: storage.DeleteRetentionPolicyArgs{Enabled: pulumi.Bool(true), Days: pulumi.Int(min(days, 365))},
+	}, keep...); err != nil {
+		return foundation.ObjectStorage{}, err
+	}
+	if _, err := storage.NewManagementPolicy(ctx, "posthog-storage", &storage.ManagementPolicyArgs{
+		ResourceGroupName: rg, AccountName: account.Name, ManagementPolicyName: pulumi.String("default"),
+		Policy: storage.ManagementPolicySchemaArgs{Rules: storage.ManagementPolicyRuleArray{storage.ManagementPolicyRuleArgs{
+			Name: pulumi.String("expire-old-versions"), Type: pulumi.String("Lifecycle"), Enabled: pulumi.Bool(true),
+			Definition: storage.ManagementPolicyDefinitionArgs{
+				Filters: storage.ManagementPolicyFilterArgs{BlobTypes: pulumi.ToStringArray([]string{"blockBlob"})},
+				Actions: storage.ManagementPolicyActionArgs{Version: storage.ManagementPolicyVersionArgs{
+					Delete: storage.DateAfterCreationArgs{DaysAfterCreationGreaterThan: pulumi.Float64(float64(days))},
+				}},
+			},
+		}}},
+	}); err != nil {
+		return foundation.ObjectStorage{}, err
+	}
+	data, backups := cfg.ObjectStore.Buckets()
+	for _, b := range []string{data, backups} {
+		if _, err := storage.NewBlobContainer(ctx, b, &storage.BlobContainerArgs{
+			ResourceGroupName: rg, AccountName: account.Name, ContainerName: pulumi.String(b),
+			PublicAccess: storage.PublicAccessNone,
+		}, keep...); err != nil {
+			return foundation.ObjectStorage{}, err
+		}
+	}
+	keys := storage.ListStorageAccountKeysOutput(ctx, storage.ListStorageAccountKeysOutputArgs{ResourceGroupName: rg, AccountName: account.Name})
+	return foundation.ObjectStorage{
+		API:      foundation.AzureBlob,
+		Endpoint: fmt.Sprintf("https://%s.blob.core.windows.net", cfg.ObjectStore.AccountName()),
+		Region:   cfg.Region,
+		Buckets:  foundation.Buckets{Data: data, Backups: backups},
+		Credentials: &foundation.Credentials{
+			AccessKey: account.Name,
+			SecretKey: pulumi.ToSecret(keys.Keys().Index(pulumi.Int(0)).Value()).(pulumi.StringOutput),
+		},
+	}, nil
+}

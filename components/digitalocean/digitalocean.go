@@ -1,0 +1,182 @@
+// Package digitalocean is the foundation on DigitalOcean: a VPC, a DOKS cluster (HA control plane
+// in staging and prod) with its node pools, a managed PostgreSQL cluster (a standby node in prod)
+// that only the cluster may reach, and versioned, private Spaces buckets with a key limited to them.
+package digitalocean
+
+import (
+	"fmt"
+
+	do "github.com/pulumi/pulumi-digitalocean/sdk/v4/go/digitalocean"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/posthog-deploy/posthog-deploy/components/foundation"
+	"github.com/posthog-deploy/posthog-deploy/components/kube"
+	"github.com/posthog-deploy/posthog-deploy/config"
+)
+
+// postgresPort is where DigitalOcean's managed PostgreSQL listens (TLS required).
+const postgresPort = 25060
+
+// New provisions the stack's DigitalOcean foundation.
+func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error) {
+	name := foundation.Name(cfg)
+	region := pulumi.String(cfg.Region)
+	keep := foundation.Keep(cfg)
+	ha := cfg.Environment != config.Dev
+
+	vpc, err := do.NewVpc(ctx, name, &do.VpcArgs{Name: pulumi.String(name), Region: region, IpRange: pulumi.String(cfg.Cluster.NetworkCIDR)})
+	if err != nil {
+		return nil, err
+	}
+	// DOKS wants a full version slug: the newest patch of the configured minor version.
+	version := do.GetKubernetesVersionsOutput(ctx, do.GetKubernetesVersionsOutputArgs{
+		VersionPrefix: pulumi.String(cfg.Cluster.Version + "."),
+	}).LatestVersion()
+	pools := foundation.Pools(cfg)
+	general := pools[0]
+	cluster, err := do.NewKubernetesCluster(ctx, name, &do.KubernetesClusterArgs{
+		Name:         pulumi.String(name),
+		Region:       region,
+		Version:      version,
+		VpcUuid:      vpc.ID(),
+		Ha:           pulumi.Bool(ha),
+		SurgeUpgrade: pulumi.Bool(true),
+		AutoUpgrade:  pulumi.Bool(false),
+		MaintenancePolicy: do.KubernetesClusterMaintenancePolicyArgs{
+			Day: pulumi.String("sunday"), StartTime: pulumi.String("04:00"),
+		},
+		ControlPlaneFirewall: do.KubernetesClusterControlPlaneFirewallArgs{
+			Enabled: pulumi.Bool(true), AllowedAddresses: pulumi.ToStringArray(cfg.Cluster.APIAllowedCIDRs),
+		},
+		NodePool: do.KubernetesClusterNodePoolArgs{
+			Name: pulumi.String(general.Name), Size: pulumi.String(general.MachineType),
+			AutoScale: pulumi.Bool(true), MinNodes: pulumi.Int(general.Min), MaxNodes: pulumi.Int(general.Max),
+			Labels: pulumi.ToStringMap(general.Labels),
+		},
+	}, pulumi.IgnoreChanges([]string{"version"}))
+	if err != nil {
+		return nil, err
+	}
+	ready := []pulumi.Resource{cluster}
+	for _, pool := range pools[1:] {
+		np, err := do.NewKubernetesNodePool(ctx, name+"-"+pool.Name, &do.KubernetesNodePoolArgs{
+			ClusterId: cluster.ID(), Name: pulumi.String(pool.Name), Size: pulumi.String(pool.MachineType),
+			AutoScale: pulumi.Bool(true), MinNodes: pulumi.Int(pool.Min), MaxNodes: pulumi.Int(pool.Max),
+			Labels: pulumi.ToStringMap(pool.Labels),
+			Taints: do.KubernetesNodePoolTaintArray{do.KubernetesNodePoolTaintArgs{
+				Key: pulumi.String(kube.PoolLabel), Value: pulumi.String(pool.Name), Effect: pulumi.String("NoSchedule"),
+			}},
+		})
+		if err != nil {
+			return nil, err
+		}
+		ready = append(ready, np)
+	}
+
+	pg, err := newPostgres(ctx, name, cfg, vpc, cluster, keep)
+	if err != nil {
+		return nil, err
+	}
+	storage, err := newSpaces(ctx, cfg, keep)
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig := pulumi.ToSecret(cluster.KubeConfigs.Index(pulumi.Int(0)).RawConfig().Elem()).(pulumi.StringOutput)
+	f, err := foundation.Attach(ctx, cfg, foundation.Cluster{
+		Kubeconfig: kubeconfig,
+		Volumes:    foundation.StorageClass{Provisioner: "dobs.csi.digitalocean.com"},
+		Ready:      ready,
+	})
+	if err != nil {
+		return nil, err
+	}
+	f.Postgres, f.ObjectStorage = pg, storage
+	return f, nil
+}
+
+func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, vpc *do.Vpc, cluster *do.KubernetesCluster,
+	keep []pulumi.ResourceOption) (foundation.Postgres, error) {
+	pg := cfg.Postgres
+	nodes := 1
+	if pg.HighAvailability {
+		nodes = 2
+	}
+	size, _ := config.Bytes(pg.Storage)
+	// Backups are daily with seven days of point-in-time recovery on every DigitalOcean
+	// PostgreSQL cluster; there is nothing to switch on, and nothing that can switch it off.
+	db, err := do.NewDatabaseCluster(ctx, name, &do.DatabaseClusterArgs{
+		Name:               pulumi.String(name),
+		Engine:             pulumi.String("pg"),
+		Version:            pulumi.String(pg.Version),
+		Size:               pulumi.String(pg.InstanceClass),
+		Region:             pulumi.String(cfg.Region),
+		NodeCount:          pulumi.Int(nodes),
+		StorageSizeMib:     pulumi.String(fmt.Sprint(size >> 20)),
+		PrivateNetworkUuid: vpc.ID(),
+		MaintenanceWindows: do.DatabaseClusterMaintenanceWindowArray{do.DatabaseClusterMaintenanceWindowArgs{
+			Day: pulumi.String("sunday"), Hour: pulumi.String("04:00:00"),
+		}},
+	}, keep...)
+	if err != nil {
+		return foundation.Postgres{}, err
+	}
+	// Trusted sources: only the cluster's nodes reach the database.
+	if _, err := do.NewDatabaseFirewall(ctx, name, &do.DatabaseFirewallArgs{
+		ClusterId: db.ID(),
+		Rules:     do.DatabaseFirewallRuleArray{do.DatabaseFirewallRuleArgs{Type: pulumi.String("k8s"), Value: cluster.ID()}},
+	}); err != nil {
+		return foundation.Postgres{}, err
+	}
+	spec := foundation.PostgresDatabase
+	if _, err := do.NewDatabaseDb(ctx, name, &do.DatabaseDbArgs{ClusterId: db.ID(), Name: pulumi.String(spec.Name)}, keep...); err != nil {
+		return foundation.Postgres{}, err
+	}
+	// DigitalOcean generates the user's password.
+	user, err := do.NewDatabaseUser(ctx, name, &do.DatabaseUserArgs{ClusterId: db.ID(), Name: pulumi.String(spec.User)})
+	if err != nil {
+		return foundation.Postgres{}, err
+	}
+	endpoint := spec.At(db.PrivateHost, pulumi.ToSecret(user.Password).(pulumi.StringOutput))
+	endpoint.Port = postgresPort
+	return endpoint, nil
+}
+
+func newSpaces(ctx *pulumi.Context, cfg *config.Config, keep []pulumi.ResourceOption) (foundation.ObjectStorage, error) {
+	data, backups := cfg.ObjectStore.Buckets()
+	var grants do.SpacesKeyGrantArray
+	for _, b := range []string{data, backups} {
+		bucket, err := do.NewSpacesBucket(ctx, b, &do.SpacesBucketArgs{
+			Name:         pulumi.String(b),
+			Region:       pulumi.String(cfg.Region),
+			Acl:          pulumi.String("private"),
+			Versioning:   do.SpacesBucketVersioningArgs{Enabled: pulumi.Bool(true)},
+			ForceDestroy: pulumi.Bool(false),
+			LifecycleRules: do.SpacesBucketLifecycleRuleArray{do.SpacesBucketLifecycleRuleArgs{
+				Enabled: pulumi.Bool(true),
+				NoncurrentVersionExpiration: do.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs{
+					Days: pulumi.Int(cfg.ObjectStore.NoncurrentVersionDays),
+				},
+				AbortIncompleteMultipartUploadDays: pulumi.Int(7),
+			}},
+		}, keep...)
+		if err != nil {
+			return foundation.ObjectStorage{}, err
+		}
+		grants = append(grants, do.SpacesKeyGrantArgs{Bucket: bucket.Name, Permission: pulumi.String("readwrite")})
+	}
+	// DigitalOcean has no workload identity: pods get a key that can use these two buckets only.
+	key, err := do.NewSpacesKey(ctx, "posthog-storage", &do.SpacesKeyArgs{Name: pulumi.String(foundation.Name(cfg) + "-storage"), Grants: grants})
+	if err != nil {
+		return foundation.ObjectStorage{}, err
+	}
+	return foundation.ObjectStorage{
+		API:      foundation.S3,
+		Endpoint: fmt.Sprintf("https://%s.digitaloceanspaces.com", cfg.Region),
+		Region:   cfg.Region,
+		Buckets:  foundation.Buckets{Data: data, Backups: backups},
+		Credentials: &foundation.Credentials{
+			AccessKey: key.AccessKey,
+			SecretKey: pulumi.ToSecret(key.SecretKey).(pulumi.StringOutput),
+		},
+	}, nil
+}

@@ -1,0 +1,300 @@
+// Package gcp is the foundation on Google Cloud: a VPC with a private-node subnet and Cloud NAT,
+// a GKE cluster (regional in staging and prod) with Workload Identity and shielded nodes, Cloud
+// SQL PostgreSQL on a private IP with backups and point-in-time recovery, and versioned GCS
+// buckets with uniform access and public access prevented.
+package gcp
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/compute"
+	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/container"
+	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/serviceaccount"
+	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/servicenetworking"
+	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/sql"
+	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/storage"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/posthog-deploy/posthog-deploy/components/foundation"
+	"github.com/posthog-deploy/posthog-deploy/components/kube"
+	"github.com/posthog-deploy/posthog-deploy/config"
+)
+
+// New provisions the stack's GCP foundation.
+func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error) {
+	name := foundation.Name(cfg)
+	project := pulumi.String(cfg.Project)
+	keep := foundation.Keep(cfg)
+
+	network, subnet, err := newNetwork(ctx, name, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cluster, pools, err := newCluster(ctx, name, cfg, network, subnet)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := newPostgres(ctx, name, cfg, network, keep)
+	if err != nil {
+		return nil, err
+	}
+
+	// Pods use the buckets as a Google service account: through Workload Identity for Google's
+	// own clients, and through its HMAC key for the S3 API that PostHog and ClickHouse speak.
+	account, err := serviceaccount.NewAccount(ctx, "posthog-storage", &serviceaccount.AccountArgs{
+		Project: project, AccountId: pulumi.String(name + "-storage"), DisplayName: pulumi.String("PostHog's buckets"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	data, backups := cfg.ObjectStore.Buckets()
+	for _, b := range []string{data, backups} {
+		bucket, err := storage.NewBucket(ctx, b, &storage.BucketArgs{
+			Project:                  project,
+			Name:                     pulumi.String(b),
+			Location:                 pulumi.String(cfg.Region),
+			Versioning:               storage.BucketVersioningArgs{Enabled: pulumi.Bool(true)},
+			UniformBucketLevelAccess: pulumi.Bool(true),
+			PublicAccessPrevention:   pulumi.String("enforced"),
+			ForceDestroy:             pulumi.Bool(false),
+			LifecycleRules: storage.BucketLifecycleRuleArray{storage.BucketLifecycleRuleArgs{
+				Action: storage.BucketLifecycleRuleActionArgs{Type: pulumi.String("Delete")},
+				Condition: storage.BucketLifecycleRuleConditionArgs{
+					WithState: pulumi.String("ARCHIVED"), DaysSinceNoncurrentTime: pulumi.Int(cfg.ObjectStore.NoncurrentVersionDays),
+				},
+			}},
+		}, keep...)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := storage.NewBucketIAMMember(ctx, b, &storage.BucketIAMMemberArgs{
+			Bucket: bucket.Name, Role: pulumi.String("roles/storage.objectAdmin"),
+			Member: pulumi.Sprintf("serviceAccount:%s", account.Email),
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := serviceaccount.NewIAMMember(ctx, "posthog-storage", &serviceaccount.IAMMemberArgs{
+		ServiceAccountId: account.Name,
+		Role:             pulumi.String("roles/iam.workloadIdentityUser"),
+		Member:           pulumi.String(fmt.Sprintf("serviceAccount:%s.svc.id.goog[%s/%s]", cfg.Project, cfg.Namespace, foundation.StorageAccountName)),
+	}); err != nil {
+		return nil, err
+	}
+	hmac, err := storage.NewHmacKey(ctx, "posthog-storage", &storage.HmacKeyArgs{Project: project, ServiceAccountEmail: account.Email})
+	if err != nil {
+		return nil, err
+	}
+
+	f, err := foundation.Attach(ctx, cfg, foundation.Cluster{
+		Kubeconfig: foundation.ExecKubeconfig(name, cluster.Endpoint, cluster.MasterAuth.ClusterCaCertificate().Elem(), "gke-gcloud-auth-plugin"),
+		Volumes: foundation.StorageClass{Provisioner: "pd.csi.storage.gke.io",
+			Parameters: map[string]string{"type": "pd-balanced"}},
+		Identity: map[string]pulumi.StringInput{"iam.gke.io/gcp-service-account": account.Email},
+		Zones:    cfg.Zones,
+		Ready:    pools,
+	})
+	if err != nil {
+		return nil, err
+	}
+	f.Postgres = pg
+	f.ObjectStorage = foundation.ObjectStorage{
+		API:            foundation.S3,
+		Endpoint:       "https://storage.googleapis.com",
+		Region:         cfg.Region,
+		Buckets:        foundation.Buckets{Data: data, Backups: backups},
+		Credentials:    &foundation.Credentials{AccessKey: hmac.AccessId, SecretKey: pulumi.ToSecret(hmac.Secret).(pulumi.StringOutput)},
+		ServiceAccount: foundation.StorageAccountName,
+	}
+	return f, nil
+}
+
+// Address plan: nodes in the first /20 of the network, pods and services in ranges of their own.
+const (
+	podRange, serviceRange = "pods", "services"
+	podCIDR, serviceCIDR   = "10.64.0.0/14", "10.68.0.0/20"
+	masterCIDR             = "172.16.0.32/28"
+)
+
+func newNetwork(ctx *pulumi.Context, name string, cfg *config.Config) (*compute.Network, *compute.Subnetwork, error) {
+	project := pulumi.String(cfg.Project)
+	network, err := compute.NewNetwork(ctx, name, &compute.NetworkArgs{
+		Project: project, Name: pulumi.String(name), AutoCreateSubnetworks: pulumi.Bool(false),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	subnet, err := compute.NewSubnetwork(ctx, name, &compute.SubnetworkArgs{
+		Project: project, Region: pulumi.String(cfg.Region), Network: network.ID(), Name: pulumi.String(name),
+		IpCidrRange:           pulumi.String(foundation.Subnet(cfg.Cluster.NetworkCIDR, 4, 0)),
+		PrivateIpGoogleAccess: pulumi.Bool(true),
+		SecondaryIpRanges: compute.SubnetworkSecondaryIpRangeArray{
+			compute.SubnetworkSecondaryIpRangeArgs{RangeName: pulumi.String(podRange), IpCidrRange: pulumi.String(podCIDR)},
+			compute.SubnetworkSecondaryIpRangeArgs{RangeName: pulumi.String(serviceRange), IpCidrRange: pulumi.String(serviceCIDR)},
+		},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	router, err := compute.NewRouter(ctx, name, &compute.RouterArgs{Project: project, Region: pulumi.String(cfg.Region), Network: network.ID()})
+	if err != nil {
+		return nil, nil, err
+	}
+	// Private nodes reach registries and the internet through NAT only.
+	if _, err := compute.NewRouterNat(ctx, name, &compute.RouterNatArgs{
+		Project: project, Region: pulumi.String(cfg.Region), Router: router.Name,
+		NatIpAllocateOption:           pulumi.String("AUTO_ONLY"),
+		SourceSubnetworkIpRangesToNat: pulumi.String("ALL_SUBNETWORKS_ALL_IP_RANGES"),
+	}); err != nil {
+		return nil, nil, err
+	}
+	return network, subnet, nil
+}
+
+func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, network *compute.Network, subnet *compute.Subnetwork) (*container.Cluster, []pulumi.Resource, error) {
+	// Regional clusters keep their control plane and nodes in every zone; dev's is zonal.
+	location := cfg.Region
+	if cfg.Environment == config.Dev {
+		location = cfg.Zones[0]
+	}
+	var authorized container.ClusterMasterAuthorizedNetworksConfigCidrBlockArray
+	for _, cidr := range cfg.Cluster.APIAllowedCIDRs {
+		authorized = append(authorized, container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs{CidrBlock: pulumi.String(cidr)})
+	}
+	cluster, err := container.NewCluster(ctx, name, &container.ClusterArgs{
+		Project:               pulumi.String(cfg.Project),
+		Name:                  pulumi.String(name),
+		Location:              pulumi.String(location),
+		Network:               network.ID(),
+		Subnetwork:            subnet.ID(),
+		MinMasterVersion:      pulumi.String(cfg.Cluster.Version),
+		RemoveDefaultNodePool: pulumi.Bool(true),
+		InitialNodeCount:      pulumi.Int(1),
+		DeletionProtection:    pulumi.Bool(cfg.Environment.Protected()),
+		EnableShieldedNodes:   pulumi.Bool(true),
+		ReleaseChannel:        container.ClusterReleaseChannelArgs{Channel: pulumi.String("REGULAR")},
+		WorkloadIdentityConfig: container.ClusterWorkloadIdentityConfigArgs{
+			WorkloadPool: pulumi.String(cfg.Project + ".svc.id.goog"),
+		},
+		IpAllocationPolicy: container.ClusterIpAllocationPolicyArgs{
+			ClusterSecondaryRangeName: pulumi.String(podRange), ServicesSecondaryRangeName: pulumi.String(serviceRange),
+		},
+		PrivateClusterConfig: container.ClusterPrivateClusterConfigArgs{
+			EnablePrivateNodes: pulumi.Bool(true), EnablePrivateEndpoint: pulumi.Bool(false),
+			MasterIpv4CidrBlock: pulumi.String(masterCIDR),
+		},
+		MasterAuthorizedNetworksConfig: container.ClusterMasterAuthorizedNetworksConfigArgs{CidrBlocks: authorized},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var pools []pulumi.Resource
+	for _, pool := range foundation.Pools(cfg) {
+		var taints container.NodePoolNodeConfigTaintArray
+		if pool.Name == foundation.ClickHousePool {
+			taints = container.NodePoolNodeConfigTaintArray{container.NodePoolNodeConfigTaintArgs{
+				Key: pulumi.String(kube.PoolLabel), Value: pulumi.String(pool.Name), Effect: pulumi.String("NO_SCHEDULE"),
+			}}
+		}
+		np, err := container.NewNodePool(ctx, name+"-"+pool.Name, &container.NodePoolArgs{
+			Project:  pulumi.String(cfg.Project),
+			Location: pulumi.String(location),
+			Cluster:  cluster.Name,
+			Name:     pulumi.String(pool.Name),
+			// A regional pool's counts are per zone.
+			InitialNodeCount: pulumi.Int(perZone(pool.Min, cfg, location)),
+			Autoscaling: container.NodePoolAutoscalingArgs{
+				TotalMinNodeCount: pulumi.Int(pool.Min), TotalMaxNodeCount: pulumi.Int(pool.Max),
+			},
+			Management: container.NodePoolManagementArgs{AutoRepair: pulumi.Bool(true), AutoUpgrade: pulumi.Bool(true)},
+			NodeConfig: container.NodePoolNodeConfigArgs{
+				MachineType:            pulumi.String(pool.MachineType),
+				Labels:                 pulumi.ToStringMap(pool.Labels),
+				Taints:                 taints,
+				OauthScopes:            pulumi.ToStringArray([]string{"https://www.googleapis.com/auth/cloud-platform"}),
+				ShieldedInstanceConfig: container.NodePoolNodeConfigShieldedInstanceConfigArgs{EnableSecureBoot: pulumi.Bool(true), EnableIntegrityMonitoring: pulumi.Bool(true)},
+				WorkloadMetadataConfig: container.NodePoolNodeConfigWorkloadMetadataConfigArgs{Mode: pulumi.String("GKE_METADATA")},
+			},
+		}, pulumi.IgnoreChanges([]string{"initialNodeCount"}))
+		if err != nil {
+			return nil, nil, err
+		}
+		pools = append(pools, np)
+	}
+	return cluster, pools, nil
+}
+
+// perZone is a pool's initial node count in each of its location's zones.
+func perZone(total int, cfg *config.Config, location string) int {
+	if location != cfg.Region {
+		return total
+	}
+	return max(1, (total+len(cfg.Zones)-1)/len(cfg.Zones))
+}
+
+func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, network *compute.Network, keep []pulumi.ResourceOption) (foundation.Postgres, error) {
+	project := pulumi.String(cfg.Project)
+	// Cloud SQL's private IP comes from a range peered with Google's service network.
+	peering, err := compute.NewGlobalAddress(ctx, name+"-sql", &compute.GlobalAddressArgs{
+		Project: project, Purpose: pulumi.String("VPC_PEERING"), AddressType: pulumi.String("INTERNAL"),
+		PrefixLength: pulumi.Int(20), Network: network.ID(),
+	})
+	if err != nil {
+		return foundation.Postgres{}, err
+	}
+	conn, err := servicenetworking.NewConnection(ctx, name, &servicenetworking.ConnectionArgs{
+		Network: network.ID(), Service: pulumi.String("servicenetworking.googleapis.com"),
+		ReservedPeeringRanges: pulumi.StringArray{peering.Name},
+	})
+	if err != nil {
+		return foundation.Postgres{}, err
+	}
+	pg := cfg.Postgres
+	size, _ := config.Bytes(pg.Storage)
+	availability := "ZONAL"
+	if pg.HighAvailability {
+		availability = "REGIONAL"
+	}
+	protected := cfg.Environment.Protected()
+	instance, err := sql.NewDatabaseInstance(ctx, name, &sql.DatabaseInstanceArgs{
+		Project:            project,
+		Name:               pulumi.String(name),
+		Region:             pulumi.String(cfg.Region),
+		DatabaseVersion:    pulumi.String("POSTGRES_" + pg.Version),
+		DeletionProtection: pulumi.Bool(protected),
+		Settings: sql.DatabaseInstanceSettingsArgs{
+			Tier:                      pulumi.String(pg.InstanceClass),
+			AvailabilityType:          pulumi.String(availability),
+			DiskType:                  pulumi.String("PD_SSD"),
+			DiskSize:                  pulumi.Int(int(size >> 30)),
+			DiskAutoresize:            pulumi.Bool(true),
+			DeletionProtectionEnabled: pulumi.Bool(protected),
+			BackupConfiguration: sql.DatabaseInstanceSettingsBackupConfigurationArgs{
+				Enabled:                     pulumi.Bool(true),
+				PointInTimeRecoveryEnabled:  pulumi.Bool(true),
+				StartTime:                   pulumi.String("03:00"),
+				TransactionLogRetentionDays: pulumi.Int(min(7, pg.BackupRetentionDays)),
+				BackupRetentionSettings: sql.DatabaseInstanceSettingsBackupConfigurationBackupRetentionSettingsArgs{
+					RetainedBackups: pulumi.Int(pg.BackupRetentionDays), RetentionUnit: pulumi.String("COUNT"),
+				},
+			},
+			IpConfiguration: sql.DatabaseInstanceSettingsIpConfigurationArgs{
+				Ipv4Enabled: pulumi.Bool(false), PrivateNetwork: network.ID(), SslMode: pulumi.String("ENCRYPTED_ONLY"),
+			},
+			MaintenanceWindow: sql.DatabaseInstanceSettingsMaintenanceWindowArgs{Day: pulumi.Int(7), Hour: pulumi.Int(4)},
+		},
+	}, append(keep, pulumi.DependsOn([]pulumi.Resource{conn}))...)
+	if err != nil {
+		return foundation.Postgres{}, err
+	}
+	db := foundation.PostgresDatabase
+	if _, err := sql.NewDatabase(ctx, name, &sql.DatabaseArgs{Project: project, Instance: instance.Name, Name: pulumi.String(db.Name)}, keep...); err != nil {
+		return foundation.Postgres{}, err
+	}
+	if _, err := sql.NewUser(ctx, name, &sql.UserArgs{
+		Project: project, Instance: instance.Name, Name: pulumi.String(db.User), Password: cfg.Secrets.PostgresPassword,
+	}); err != nil {
+		return foundation.Postgres{}, err
+	}
+	return db.At(instance.PrivateIpAddress, cfg.Secrets.PostgresPassword), nil
+}
