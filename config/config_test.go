@@ -154,3 +154,118 @@ func TestAllErrorsReportedTogether(t *testing.T) {
 		t.Fatalf("want 3 field errors, got %v", err)
 	}
 }
+
+// validCloud is a minimal good stack on a cloud.
+func validCloud(cloud, env string, extra map[string]string) source {
+	s := valid(env, map[string]string{"cloud": cloud, "region": map[string]string{
+		"aws": "eu-west-1", "gcp": "europe-west1", "digitalocean": "ams3", "azure": "westeurope"}[cloud]})
+	if cloud == "gcp" {
+		s.values["project"] = "acme-analytics"
+	}
+	if env != "dev" {
+		s.values["cluster"] = `{"apiAllowedCidrs": ["203.0.113.0/24"]}`
+	}
+	for k, v := range extra {
+		s.values[k] = v
+	}
+	return s
+}
+
+func TestCloudDefaults(t *testing.T) {
+	for _, cloud := range []string{"aws", "gcp", "digitalocean", "azure"} {
+		for _, env := range []string{"dev", "staging", "prod"} {
+			c, err := Parse(validCloud(cloud, env, nil))
+			if err != nil {
+				t.Fatalf("%s %s: %v", cloud, env, err)
+			}
+			wantZones := map[string]int{"aws": 3, "gcp": 3, "digitalocean": 0, "azure": 3}[cloud]
+			if len(c.Zones) != wantZones || c.Cluster.SpreadZones != (wantZones > 0) {
+				t.Errorf("%s: zones %v, spreadZones %v", cloud, c.Zones, c.Cluster.SpreadZones)
+			}
+			if c.Postgres.BackupRetentionDays < 7 || env == "prod" && (c.Postgres.BackupRetentionDays < 14 || !c.Postgres.HighAvailability) {
+				t.Errorf("%s %s postgres %+v", cloud, env, c.Postgres)
+			}
+		}
+	}
+	c, _ := Parse(validCloud("gcp", "prod", nil))
+	if c.Zones[0] != "europe-west1-b" {
+		t.Errorf("gcp zones %v", c.Zones)
+	}
+}
+
+func TestBadCloudConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		src  source
+		want string
+	}{
+		{"no region", func() source { s := validCloud("aws", "dev", nil); delete(s.values, "region"); return s }(),
+			`posthog-deploy:region: is required for aws, such as "us-east-1"`},
+		{"unknown region", validCloud("aws", "dev", map[string]string{"region": "mars-north-1"}),
+			`posthog-deploy:region: invalid value "mars-north-1": must be one of the aws regions this project deploys to`},
+		{"a two-zone region", validCloud("aws", "dev", map[string]string{"region": "us-west-1"}),
+			`posthog-deploy:region: invalid value "us-west-1"`},
+		{"gcp without project", func() source { s := validCloud("gcp", "dev", nil); delete(s.values, "project"); return s }(),
+			`posthog-deploy:project: invalid value "": is required on gcp`},
+		{"project off gcp", validCloud("azure", "dev", map[string]string{"project": "x"}),
+			`posthog-deploy:project: invalid value "x": is only for gcp`},
+		{"prod API open to the world", validCloud("gcp", "prod", map[string]string{"cluster": `{"apiAllowedCidrs": ["0.0.0.0/0"]}`}),
+			`posthog-deploy:cluster.apiAllowedCidrs[0]: invalid value "0.0.0.0/0": must not open the cluster's API to the whole internet in prod`},
+		{"staging API unrestricted", validCloud("aws", "staging", map[string]string{"cluster": `{}`}),
+			`posthog-deploy:cluster.apiAllowedCidrs: is required in staging`},
+		{"bad CIDR", validCloud("digitalocean", "dev", map[string]string{"cluster": `{"networkCidr": "10.0.0.1/16"}`}),
+			`posthog-deploy:cluster.networkCidr: invalid value "10.0.0.1/16": must be an IPv4 network from /8 to /16`},
+		{"bad version", validCloud("aws", "dev", map[string]string{"cluster": `{"version": "1.31.2"}`}),
+			`posthog-deploy:cluster.version: invalid value "1.31.2": must be a Kubernetes minor version`},
+		{"too few nodes for the replicas", validCloud("azure", "prod", map[string]string{"cluster": `{"apiAllowedCidrs": ["203.0.113.0/24"], "clickhouse": {"machineType": "Standard_E8s_v5", "min": 2, "max": 3}}`}),
+			`posthog-deploy:cluster.clickhouse.max: invalid value 3: must be at least clickhouse.shards × clickhouse.replicas (4)`},
+		{"prod with one general node", validCloud("aws", "prod", map[string]string{"cluster": `{"apiAllowedCidrs": ["203.0.113.0/24"], "general": {"machineType": "m6i.xlarge", "min": 1, "max": 4}}`}),
+			`posthog-deploy:cluster.general.min: invalid value 1: must be at least 3 in prod`},
+		{"retention 0", validCloud("gcp", "dev", map[string]string{"postgres": `{"backupRetentionDays": 0}`}),
+			`posthog-deploy:postgres.backupRetentionDays: invalid value 0: must be from 7 to 35 in dev`},
+		{"prod retention a week", validCloud("aws", "prod", map[string]string{"postgres": `{"backupRetentionDays": 7}`}),
+			`posthog-deploy:postgres.backupRetentionDays: invalid value 7: must be from 14 to 35 in prod`},
+		{"prod database without HA", validCloud("azure", "prod", map[string]string{"postgres": `{"highAvailability": false}`}),
+			`posthog-deploy:postgres.highAvailability: invalid value false: must be true in prod`},
+		{"burstable HA on azure", validCloud("azure", "prod", map[string]string{"postgres": `{"instanceClass": "Standard_B2s"}`}),
+			`posthog-deploy:postgres.instanceClass: invalid value "Standard_B2s": must not be a burstable`},
+		{"tiny database disk", validCloud("digitalocean", "dev", map[string]string{"postgres": `{"storage": "10Gi"}`}),
+			`posthog-deploy:postgres.storage: invalid value "10Gi": must be whole Gi, at least 20Gi, on a cloud`},
+		{"unknown postgres version", validCloud("gcp", "dev", map[string]string{"postgres": `{"version": "9.6"}`}),
+			`posthog-deploy:postgres.version: invalid value "9.6": must be one of 14, 15, 16`},
+		{"old versions kept a day", validCloud("aws", "dev", map[string]string{"objectStore": `{"noncurrentVersionDays": 1}`}),
+			`posthog-deploy:objectStore.noncurrentVersionDays: invalid value 1: must be from 7 to 365`},
+		{"bad bucket prefix", validCloud("gcp", "dev", map[string]string{"objectStore": `{"bucketPrefix": "Acme_PostHog"}`}),
+			`posthog-deploy:objectStore.bucketPrefix: invalid value "Acme_PostHog": must be 3 to 40 lower-case letters`},
+		{"azure account name too long", validCloud("azure", "dev", map[string]string{"objectStore": `{"bucketPrefix": "acme-analytics-posthog-production"}`}),
+			`posthog-deploy:objectStore.bucketPrefix: invalid value "acme-analytics-posthog-production": must have at most 24 letters and digits on azure`},
+		{"zone spread on digitalocean", validCloud("digitalocean", "dev", map[string]string{"cluster": `{"spreadZones": true}`}),
+			`posthog-deploy:cluster.spreadZones: invalid value true: must be false on digitalocean`},
+		{"cold storage on azure", validCloud("azure", "dev", map[string]string{"clickhouse": `{"coldStorage": {"enabled": true}}`}),
+			`posthog-deploy:clickhouse.coldStorage.enabled: invalid value true: is not available on azure`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse(tc.src)
+			if err == nil {
+				t.Fatalf("Parse accepted it: %+v", c)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error does not say %q:\n%v", tc.want, err)
+			}
+		})
+	}
+}
+
+func TestSecretsPerCloud(t *testing.T) {
+	s := validCloud("digitalocean", "dev", nil)
+	delete(s.values, "postgresPassword")
+	delete(s.values, "objectStoreSecretKey")
+	if _, err := Parse(s); err != nil {
+		t.Errorf("digitalocean generates the database password and has no object store key of ours: %v", err)
+	}
+	s = validCloud("aws", "dev", nil)
+	delete(s.values, "postgresPassword")
+	if _, err := Parse(s); err == nil || !strings.Contains(err.Error(), "posthog-deploy:postgresPassword: is required") {
+		t.Errorf("aws without a database password: %v", err)
+	}
+}

@@ -367,15 +367,20 @@ func TestAutoscaledDeploymentsLeaveReplicasToTheirHPA(t *testing.T) {
 	}
 }
 
-// BenchmarkLocalStackUnderMocks measures evaluating the whole program for the local stack.
-func BenchmarkLocalStackUnderMocks(b *testing.B) {
-	cfg, err := capture.StackFile("../stacks/Pulumi.local.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		if _, err := capture.Run("local", cfg); err != nil {
-			b.Fatal(err)
-		}
+// BenchmarkStackUnderMocks evaluates the whole program for a stack file: the local stack, and
+// the largest cloud stack.
+func BenchmarkStackUnderMocks(b *testing.B) {
+	for _, stack := range []string{"local", "aws-prod"} {
+		b.Run(stack, func(b *testing.B) {
+			cfg, err := capture.StackFile("../stacks/Pulumi." + stack + ".yaml")
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := capture.Run(stack, cfg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -1,0 +1,325 @@
+package platform_test
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
+	"github.com/posthog-deploy/posthog-deploy/platform/capture"
+)
+
+// cloudStack is one shipped cloud stack file, run under mocks.
+type cloudStack struct {
+	name, cloud, env string
+	rs               []capture.Resource
+}
+
+func cloudStacks(t *testing.T) []cloudStack {
+	t.Helper()
+	files, err := filepath.Glob("../stacks/Pulumi.*-*.yaml")
+	if err != nil || len(files) != 12 {
+		t.Fatalf("want 12 cloud stack files (4 clouds × dev, staging, prod), found %d: %v", len(files), err)
+	}
+	var out []cloudStack
+	for _, f := range files {
+		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "Pulumi."), ".yaml")
+		cfg, err := capture.StackFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := capture.Run(name, cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		out = append(out, cloudStack{name: name, cloud: cfg.Values["posthog-deploy:cloud"],
+			env: cfg.Values["posthog-deploy:environment"], rs: rs})
+	}
+	return out
+}
+
+func num(v resource.PropertyValue) float64 {
+	if v.IsNumber() {
+		return v.NumberValue()
+	}
+	return -1
+}
+
+func boolean(v resource.PropertyValue) (value, set bool) {
+	if v.IsBool() {
+		return v.BoolValue(), true
+	}
+	return false, false
+}
+
+func only(t *testing.T, rs []capture.Resource, typ string) capture.Resource {
+	t.Helper()
+	found := ofType(rs, typ)
+	if len(found) != 1 {
+		t.Fatalf("want one %s, found %d", typ, len(found))
+	}
+	for _, r := range found {
+		return r
+	}
+	return capture.Resource{}
+}
+
+// dataTypes are each cloud's resources that hold data: protected in staging and prod.
+var dataTypes = map[string][]string{
+	"aws":          {"aws:rds/instance:Instance", "aws:s3/bucketV2:BucketV2", "aws:kms/key:Key"},
+	"gcp":          {"gcp:sql/databaseInstance:DatabaseInstance", "gcp:sql/database:Database", "gcp:storage/bucket:Bucket"},
+	"digitalocean": {"digitalocean:index/databaseCluster:DatabaseCluster", "digitalocean:index/databaseDb:DatabaseDb", "digitalocean:index/spacesBucket:SpacesBucket"},
+	"azure": {"azure-native:resources:ResourceGroup", "azure-native:dbforpostgresql:Server", "azure-native:storage:StorageAccount",
+		"azure-native:storage:BlobContainer"},
+}
+
+func TestCloudStacks(t *testing.T) {
+	for _, s := range cloudStacks(t) {
+		t.Run(s.name, func(t *testing.T) {
+			prod, ha := s.env == "prod", s.env != "dev"
+			rs := s.rs
+			// Every data resource is protected in staging and prod, and only there.
+			for _, typ := range dataTypes[s.cloud] {
+				found := ofType(rs, typ)
+				if len(found) == 0 {
+					t.Errorf("no %s", typ)
+				}
+				for name, r := range found {
+					if r.Protect != ha {
+						t.Errorf("%s %s: protect = %v in %s", typ, name, r.Protect, s.env)
+					}
+				}
+			}
+			// The data plane landed on the new cluster with the cloud's storage class, its
+			// ClickHouse replicas on their dedicated pool, and the cloud's endpoints in PostHog's settings.
+			sc := only(t, rs, "kubernetes:storage.k8s.io/v1:StorageClass")
+			if str(get(obj(sc), "reclaimPolicy")) != "Retain" || str(get(obj(sc), "volumeBindingMode")) != "WaitForFirstConsumer" {
+				t.Errorf("storage class %v", sc.Inputs)
+			}
+			for name, sts := range ofType(rs, "kubernetes:apps/v1:StatefulSet") {
+				claims := get(obj(sts), "spec", "volumeClaimTemplates")
+				if !claims.IsArray() || str(get(claims.ArrayValue()[0], "spec", "storageClassName")) != "posthog-data" {
+					t.Errorf("%s does not claim volumes of the cloud's storage class: %v", name, claims)
+				}
+				pod := get(obj(sts), "spec", "template", "spec")
+				if strings.HasPrefix(name, "chi-") && str(get(pod, "nodeSelector", "posthog.com/pool")) != "clickhouse" {
+					t.Errorf("%s is not on the clickhouse pool", name)
+				}
+			}
+			settings := ofType(rs, "kubernetes:core/v1:ConfigMap")["posthog"]
+			endpoint := str(get(obj(settings), "data", "OBJECT_STORAGE_ENDPOINT"))
+			bucket := str(get(obj(settings), "data", "OBJECT_STORAGE_BUCKET"))
+			if s.cloud != "azure" && (endpoint == "" || !strings.HasSuffix(bucket, "-data")) {
+				t.Errorf("PostHog's object storage: endpoint %q bucket %q", endpoint, bucket)
+			}
+			if want := map[string]string{"aws": "amazonaws.com", "gcp": "storage.googleapis.com", "digitalocean": "digitaloceanspaces.com"}[s.cloud]; !strings.Contains(endpoint, want) {
+				t.Errorf("endpoint %q is not %s's", endpoint, s.cloud)
+			}
+			ns := only(t, rs, "kubernetes:core/v1:Namespace")
+			if ns.Protect != ha {
+				t.Errorf("namespace protect = %v", ns.Protect)
+			}
+
+			switch s.cloud {
+			case "aws":
+				checkAWS(t, rs, s.env)
+			case "gcp":
+				checkGCP(t, rs, s.env)
+			case "digitalocean":
+				checkDigitalOcean(t, rs, prod, ha)
+			case "azure":
+				checkAzure(t, rs, s.env)
+			}
+		})
+	}
+}
+
+func checkAWS(t *testing.T, rs []capture.Resource, env string) {
+	prod, ha := env == "prod", env != "dev"
+	eks := obj(only(t, rs, "aws:eks/cluster:Cluster"))
+	if enc := get(eks, "encryptionConfig", "resources"); !enc.IsArray() || enc.ArrayValue()[0].StringValue() != "secrets" {
+		t.Errorf("EKS secrets not KMS-encrypted: %v", enc)
+	}
+	cidrs := get(eks, "vpcConfig", "publicAccessCidrs")
+	if ha && (!cidrs.IsArray() || slices.ContainsFunc(cidrs.ArrayValue(), func(v resource.PropertyValue) bool { return v.StringValue() == "0.0.0.0/0" })) {
+		t.Errorf("EKS API open to the world in %s: %v", env, cidrs)
+	}
+	if n := len(ofType(rs, "aws:ec2/subnet:Subnet")); n != 6 {
+		t.Errorf("%d subnets, want a public and a private one in each of 3 zones", n)
+	}
+	if n, want := len(ofType(rs, "aws:ec2/natGateway:NatGateway")), map[bool]int{false: 1, true: 3}[ha]; n != want {
+		t.Errorf("%d NAT gateways, want %d", n, want)
+	}
+	if len(ofType(rs, "aws:iam/openIdConnectProvider:OpenIdConnectProvider")) != 1 || len(ofType(rs, "aws:eks/nodeGroup:NodeGroup")) != 2 {
+		t.Error("want an OIDC provider (IRSA) and two node groups")
+	}
+	db := obj(only(t, rs, "aws:rds/instance:Instance"))
+	if days := num(get(db, "backupRetentionPeriod")); days < 7 || prod && days < 14 {
+		t.Errorf("RDS keeps backups %v days", days)
+	}
+	for key, want := range map[string]bool{"storageEncrypted": true, "publiclyAccessible": false, "multiAz": prod,
+		"deletionProtection": ha, "skipFinalSnapshot": !ha} {
+		if got, _ := boolean(get(db, key)); got != want {
+			t.Errorf("RDS %s = %v, want %v", key, got, want)
+		}
+	}
+	if len(ofType(rs, "aws:s3/bucketV2:BucketV2")) != 2 {
+		t.Error("want two buckets")
+	}
+	for _, typ := range []string{"aws:s3/bucketVersioningV2:BucketVersioningV2", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+		"aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+		"aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2"} {
+		for name, r := range ofType(rs, typ) {
+			if !slices.ContainsFunc(r.PropertyDependencies["bucket"], func(u string) bool { return strings.Contains(u, "BucketV2::") }) {
+				t.Errorf("%s %s is not tied to its bucket", typ, name)
+			}
+		}
+		if len(ofType(rs, typ)) != 2 {
+			t.Errorf("want a %s per bucket", typ)
+		}
+	}
+	for _, v := range ofType(rs, "aws:s3/bucketVersioningV2:BucketVersioningV2") {
+		if str(get(obj(v), "versioningConfiguration", "status")) != "Enabled" {
+			t.Error("bucket versioning not Enabled")
+		}
+	}
+	sa := ofType(rs, "kubernetes:core/v1:ServiceAccount")["posthog-storage"]
+	if !get(obj(sa), "metadata", "annotations", "eks.amazonaws.com/role-arn").IsString() {
+		t.Errorf("the buckets' service account has no IRSA role: %v", sa.Inputs)
+	}
+}
+
+func checkGCP(t *testing.T, rs []capture.Resource, env string) {
+	prod, ha := env == "prod", env != "dev"
+	gke := obj(only(t, rs, "gcp:container/cluster:Cluster"))
+	if str(get(gke, "workloadIdentityConfig", "workloadPool")) != "acme-posthog-"+env+".svc.id.goog" {
+		t.Errorf("GKE workload pool %v", get(gke, "workloadIdentityConfig"))
+	}
+	if on, _ := boolean(get(gke, "enableShieldedNodes")); !on {
+		t.Error("GKE nodes not shielded")
+	}
+	if private, _ := boolean(get(gke, "privateClusterConfig", "enablePrivateNodes")); !private {
+		t.Error("GKE nodes have public IPs")
+	}
+	if regional := !strings.HasSuffix(str(get(gke, "location")), "-a"); regional != ha {
+		t.Errorf("GKE location %q in %s", str(get(gke, "location")), env)
+	}
+	sql := obj(only(t, rs, "gcp:sql/databaseInstance:DatabaseInstance"))
+	backups := get(sql, "settings", "backupConfiguration")
+	for _, key := range []string{"enabled", "pointInTimeRecoveryEnabled"} {
+		if on, _ := boolean(get(backups, key)); !on {
+			t.Errorf("Cloud SQL backupConfiguration.%s not true", key)
+		}
+	}
+	if kept := num(get(backups, "backupRetentionSettings", "retainedBackups")); kept < 7 || prod && kept < 14 {
+		t.Errorf("Cloud SQL keeps %v backups", kept)
+	}
+	if public, set := boolean(get(sql, "settings", "ipConfiguration", "ipv4Enabled")); !set || public {
+		t.Error("Cloud SQL has a public IP")
+	}
+	if got := str(get(sql, "settings", "availabilityType")); (got == "REGIONAL") != prod {
+		t.Errorf("Cloud SQL availability %s in %s", got, env)
+	}
+	if p, _ := boolean(get(sql, "deletionProtection")); p != ha {
+		t.Errorf("Cloud SQL deletionProtection %v in %s", p, env)
+	}
+	for name, b := range ofType(rs, "gcp:storage/bucket:Bucket") {
+		v, _ := boolean(get(obj(b), "versioning", "enabled"))
+		u, _ := boolean(get(obj(b), "uniformBucketLevelAccess"))
+		if !v || !u || str(get(obj(b), "publicAccessPrevention")) != "enforced" || !get(obj(b), "lifecycleRules").IsArray() {
+			t.Errorf("bucket %s: %v", name, b.Inputs)
+		}
+	}
+	if len(ofType(rs, "gcp:storage/hmacKey:HmacKey")) != 1 || len(ofType(rs, "gcp:serviceaccount/iAMMember:IAMMember")) != 1 {
+		t.Error("want an HMAC key and a Workload Identity binding for the buckets' account")
+	}
+}
+
+func checkDigitalOcean(t *testing.T, rs []capture.Resource, prod, ha bool) {
+	doks := obj(only(t, rs, "digitalocean:index/kubernetesCluster:KubernetesCluster"))
+	if on, _ := boolean(get(doks, "ha")); on != ha {
+		t.Errorf("DOKS ha = %v", on)
+	}
+	if str(get(doks, "version")) != "1.31.9-do.0" {
+		t.Errorf("DOKS version %q is not the newest 1.31 slug", str(get(doks, "version")))
+	}
+	db := obj(only(t, rs, "digitalocean:index/databaseCluster:DatabaseCluster"))
+	if n, want := num(get(db, "nodeCount")), map[bool]float64{false: 1, true: 2}[prod]; n != want {
+		t.Errorf("database nodes %v, want %v", n, want)
+	}
+	fw := obj(only(t, rs, "digitalocean:index/databaseFirewall:DatabaseFirewall"))
+	if rules := get(fw, "rules"); !rules.IsArray() || str(get(rules.ArrayValue()[0], "type")) != "k8s" {
+		t.Errorf("database trusted sources %v", rules)
+	}
+	for name, b := range ofType(rs, "digitalocean:index/spacesBucket:SpacesBucket") {
+		if v, _ := boolean(get(obj(b), "versioning", "enabled")); !v || str(get(obj(b), "acl")) != "private" {
+			t.Errorf("Spaces bucket %s: %v", name, b.Inputs)
+		}
+	}
+	key := obj(only(t, rs, "digitalocean:index/spacesKey:SpacesKey"))
+	if g := get(key, "grants"); !g.IsArray() || len(g.ArrayValue()) != 2 {
+		t.Errorf("the Spaces key is not limited to the two buckets: %v", g)
+	}
+	// No zones: a shard's replicas are kept on separate nodes instead.
+	for name, sts := range ofType(rs, "kubernetes:apps/v1:StatefulSet") {
+		spread := get(obj(sts), "spec", "template", "spec", "topologySpreadConstraints").ArrayValue()
+		if len(spread) != 1 || str(get(spread[0], "topologyKey")) != "kubernetes.io/hostname" ||
+			str(get(spread[0], "whenUnsatisfiable")) != "DoNotSchedule" {
+			t.Errorf("%s spreads %v", name, spread)
+		}
+	}
+}
+
+func checkAzure(t *testing.T, rs []capture.Resource, env string) {
+	prod := env == "prod"
+	aks := obj(only(t, rs, "azure-native:containerservice:ManagedCluster"))
+	if rbac, _ := boolean(get(aks, "enableRBAC")); !rbac {
+		t.Error("AKS without RBAC")
+	}
+	if wi, _ := boolean(get(aks, "securityProfile", "workloadIdentity", "enabled")); !wi {
+		t.Error("AKS without workload identity")
+	}
+	if zones := get(aks, "agentPoolProfiles").ArrayValue()[0].ObjectValue()["availabilityZones"]; len(zones.ArrayValue()) != 3 {
+		t.Errorf("AKS pool zones %v", zones)
+	}
+	pg := obj(only(t, rs, "azure-native:dbforpostgresql:Server"))
+	if days := num(get(pg, "backup", "backupRetentionDays")); days < 7 || prod && days < 14 {
+		t.Errorf("Flexible Server keeps backups %v days", days)
+	}
+	if geo := str(get(pg, "backup", "geoRedundantBackup")); (geo == "Enabled") != prod {
+		t.Errorf("geo-redundant backups %s in %s", geo, env)
+	}
+	if ha := str(get(pg, "highAvailability", "mode")); (ha == "ZoneRedundant") != prod {
+		t.Errorf("HA %s in %s", ha, env)
+	}
+	if get(pg, "network", "delegatedSubnetResourceId").IsNull() {
+		t.Error("Flexible Server is not inside the VNet")
+	}
+	acct := obj(only(t, rs, "azure-native:storage:StorageAccount"))
+	if public, set := boolean(get(acct, "allowBlobPublicAccess")); !set || public || str(get(acct, "minimumTlsVersion")) != "TLS1_2" {
+		t.Errorf("storage account %v", acct)
+	}
+	blob := obj(only(t, rs, "azure-native:storage:BlobServiceProperties"))
+	if v, _ := boolean(get(blob, "isVersioningEnabled")); !v {
+		t.Error("blob versioning off")
+	}
+	if soft, _ := boolean(get(blob, "deleteRetentionPolicy", "enabled")); !soft {
+		t.Error("blob soft delete off")
+	}
+	// ClickHouse's backups speak Azure Blob, with the account's key from a Secret.
+	for name, sts := range ofType(rs, "kubernetes:apps/v1:StatefulSet") {
+		if !strings.HasPrefix(name, "chi-") {
+			continue
+		}
+		env := get(obj(sts), "spec", "template", "spec", "containers").ArrayValue()[1].ObjectValue()["env"]
+		found := false
+		for _, e := range env.ArrayValue() {
+			found = found || str(get(e, "name")) == "REMOTE_STORAGE" && str(get(e, "value")) == "azblob"
+		}
+		if !found {
+			t.Errorf("%s backup agent does not use azblob", name)
+		}
+	}
+}
