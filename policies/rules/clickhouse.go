@@ -128,7 +128,7 @@ func clickHouseRules() []Rule {
 		},
 	}, {
 		ID: "PH-CH-004", Name: "clickhouse-replicas-spread-over-zones",
-		Why:      "Replicas of one shard in one zone go down together: a zone outage then loses the shard.",
+		Why: "Replicas of one shard in one zone go down together: a zone outage then loses the shard.",
 		Fix: "Give each replica a topologySpreadConstraint on topology.kubernetes.io/zone with whenUnsatisfiable DoNotSchedule over its shard's pods " +
 			"(components/kube does when cluster.spreadZones is on). On DigitalOcean, whose regions have no zones, the same constraint on kubernetes.io/hostname.",
 		Severity: High, Enforcement: policyx.EnforcementLevelMandatory, Types: []string{StatefulSet},
