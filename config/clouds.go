@@ -103,11 +103,7 @@ var (
 // the managed database's and buckets' safety minimums.
 func (c *Config) validateCloud() Errors {
 	var errs Errors
-	check := func(ok bool, key string, value any, detail string) {
-		if !ok {
-			errs = append(errs, FieldError{key, value, detail})
-		}
-	}
+	check := errs.check
 	ha := c.Environment != Dev
 	s := sites[c.Cloud]
 

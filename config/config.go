@@ -287,6 +287,13 @@ func (e FieldError) Error() string {
 // Errors is every problem found in one stack's config, reported together.
 type Errors []FieldError
 
+// check records a FieldError unless ok.
+func (es *Errors) check(ok bool, key string, value any, detail string) {
+	if !ok {
+		*es = append(*es, FieldError{key, value, detail})
+	}
+}
+
 func (es Errors) Error() string {
 	lines := make([]string, len(es))
 	for i, e := range es {

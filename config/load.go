@@ -132,11 +132,7 @@ var (
 // safe minimums: a quorum of ZooKeeper nodes and at least two replicas of every shard.
 func (c *Config) validate() Errors {
 	var errs Errors
-	check := func(ok bool, key string, value any, detail string) {
-		if !ok {
-			errs = append(errs, FieldError{key, value, detail})
-		}
-	}
+	check := errs.check
 	ha := c.Environment != Dev
 
 	check(dnsLabel.MatchString(c.Namespace), "namespace", quote(c.Namespace),

@@ -6,6 +6,7 @@ package aws
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
@@ -109,7 +110,7 @@ type oidc struct {
 // podRole is a role that one Kubernetes service account assumes (IRSA).
 func (o oidc) podRole(ctx *pulumi.Context, name, namespace, account string, on pulumi.ResourceOption) (*iam.Role, error) {
 	assume := pulumi.All(o.arn, o.issuer).ApplyT(func(v []any) string {
-		host := trimScheme(v[1].(string))
+		host := strings.TrimPrefix(v[1].(string), "https://")
 		return policy(map[string]any{
 			"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
 			"Principal": map[string]any{"Federated": v[0]},
@@ -120,14 +121,6 @@ func (o oidc) podRole(ctx *pulumi.Context, name, namespace, account string, on p
 		})
 	}).(pulumi.StringOutput)
 	return iam.NewRole(ctx, name, &iam.RoleArgs{AssumeRolePolicy: assume}, on)
-}
-
-func trimScheme(url string) string {
-	const scheme = "https://"
-	if len(url) > len(scheme) && url[:len(scheme)] == scheme {
-		return url[len(scheme):]
-	}
-	return url
 }
 
 // nodeTaint keeps everything but ClickHouse off its pool.
