@@ -83,7 +83,7 @@ func cloudDefaults(c *Config) {
 	}
 	c.Cluster.General = NodePool{MachineType: s.general[i], Min: choose(ha, 2, 3), Max: choose(ha, 4, 12)}
 	c.Cluster.ClickHouse = NodePool{MachineType: s.clickhouse[i], Min: choose(ha, 1, 2), Max: choose(ha, 2, 8)}
-	c.Postgres.Version = "15"
+	c.Postgres.Version = Current().ManagedPostgres.Versions[0]
 	c.Postgres.InstanceClass = s.sql[i]
 	c.Postgres.BackupRetentionDays = choose(c.Environment == Prod, 7, 14)
 	c.Postgres.HighAvailability = c.Environment == Prod
@@ -96,7 +96,6 @@ var (
 	k8sMinor     = regexp.MustCompile(`^1\.[0-9]{2}$`)
 	gcpProject   = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
 	bucketPrefix = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$`)
-	pgVersions   = []string{"14", "15", "16"}
 )
 
 // validateCloud checks what only a cloud stack has: where it runs, the cluster it creates, and
@@ -151,7 +150,10 @@ func (c *Config) validateCloud() Errors {
 
 	pg := c.Postgres
 	minDays := choose(c.Environment == Prod, 7, 14)
-	check(slices.Contains(pgVersions, pg.Version), "postgres.version", quote(pg.Version), "must be one of "+strings.Join(pgVersions, ", "))
+	managed := Current().ManagedPostgres
+	check(slices.Contains(managed.Versions, pg.Version), "postgres.version", quote(pg.Version),
+		fmt.Sprintf("must be one of %s for PostHog %s (%s); see docs/compatibility.md",
+			strings.Join(managed.Versions, ", "), CurrentRelease, managed.Source))
 	check(pg.InstanceClass != "", "postgres.instanceClass", nil, "is required: the cloud's database size")
 	check(pg.BackupRetentionDays >= minDays && pg.BackupRetentionDays <= 35, "postgres.backupRetentionDays", pg.BackupRetentionDays,
 		fmt.Sprintf("must be from %d to 35 in %s: backups and point-in-time recovery are never off", minDays, c.Environment))

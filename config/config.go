@@ -64,6 +64,7 @@ type Config struct {
 	ClickHouse  ClickHouse
 	Redis       Redis
 	Postgres    Postgres
+	PgBouncer   PgBouncer
 	ObjectStore ObjectStore
 	PostHog     PostHog
 	Secrets     Secrets
@@ -108,7 +109,7 @@ type NodePool struct {
 // ZooKeeper is the coordination ensemble used by ClickHouse replication and Kafka.
 type ZooKeeper struct {
 	Replicas int    `json:"replicas"`
-	Image    string `json:"image"`
+	Image    Image  `json:"image"`
 	Storage  string `json:"storage"`
 	// PurgeIntervalHours is autopurge.purgeInterval: never 0, or snapshots fill the disk.
 	PurgeIntervalHours int `json:"purgeIntervalHours"`
@@ -118,8 +119,8 @@ type ZooKeeper struct {
 
 // Kafka is the event log between capture, the plugin server and ClickHouse.
 type Kafka struct {
-	Brokers int    `json:"brokers"`
-	Image   string `json:"image"`
+	Brokers int   `json:"brokers"`
+	Image   Image `json:"image"`
 	// Storage is each broker's volume; retention.bytes is derived from it.
 	Storage string `json:"storage"`
 	// Partitions of every PostHog topic.
@@ -132,7 +133,7 @@ type Kafka struct {
 
 // Redis is PostHog's cache and task queue.
 type Redis struct {
-	Image string `json:"image"`
+	Image Image `json:"image"`
 	// Storage is the append-only file's volume.
 	Storage string `json:"storage"`
 }
@@ -143,7 +144,7 @@ type ClickHouse struct {
 	Cluster  string `json:"cluster"`
 	Shards   int    `json:"shards"`
 	Replicas int    `json:"replicas"`
-	Image    string `json:"image"`
+	Image    Image  `json:"image"`
 	Storage  string `json:"storage"`
 	// AllowExperimental names the allow_experimental_* settings this stack may enable.
 	AllowExperimental []string `json:"allowExperimental"`
@@ -167,16 +168,18 @@ type Backup struct {
 	// Keep is how many backups per shard the bucket keeps.
 	Keep int `json:"keep"`
 	// Image runs clickhouse-backup beside each replica; ClientImage triggers it.
-	Image       string `json:"image"`
-	ClientImage string `json:"clientImage"`
+	Image       Image `json:"image"`
+	ClientImage Image `json:"clientImage"`
 }
 
 // Postgres is PostHog's PostgreSQL: the cloud's managed database, or on "local" an in-cluster
 // stand-in (Image).
 type Postgres struct {
-	Image   string `json:"image"`
-	Storage string `json:"storage"`
-	// Version is the managed database's major version.
+	Image Image `json:"image"`
+	// ClientImage fetches a cloud's CA bundle for the pods that verify the managed database.
+	ClientImage Image  `json:"clientImage"`
+	Storage     string `json:"storage"`
+	// Version is the managed database's major version: one of the release's ManagedPostgres.
 	Version string `json:"version"`
 	// InstanceClass is the cloud's database size (db.m6g.large, db-custom-2-7680, db-s-2vcpu-4gb,
 	// Standard_D2ds_v5).
@@ -188,12 +191,23 @@ type Postgres struct {
 	HighAvailability bool `json:"highAvailability"`
 }
 
+// PgBouncer pools PostHog's connections to PostgreSQL in transaction mode, as PostHog's own
+// chart did, and is the one place that speaks TLS to a cloud's managed database.
+type PgBouncer struct {
+	Image    Image `json:"image"`
+	Replicas int   `json:"replicas"`
+	// PoolSize is the server connections each PgBouncer opens to PostgreSQL.
+	PoolSize int `json:"poolSize"`
+	// MaxClientConnections is the client connections each PgBouncer accepts.
+	MaxClientConnections int `json:"maxClientConnections"`
+}
+
 // ObjectStore is the buckets: the cloud's object storage, or on "local" an in-cluster
 // S3-compatible stand-in (Image, ClientImage, Storage).
 type ObjectStore struct {
-	Image string `json:"image"`
+	Image Image `json:"image"`
 	// ClientImage runs the Job that creates the versioned buckets.
-	ClientImage string `json:"clientImage"`
+	ClientImage Image  `json:"clientImage"`
 	Storage     string `json:"storage"`
 	// BucketPrefix names a cloud's buckets <prefix>-data and <prefix>-backups (Azure: one storage
 	// account named by the prefix without dashes). S3 and GCS names are global: make it yours.
@@ -212,8 +226,8 @@ func (o ObjectStore) AccountName() string { return strings.ReplaceAll(o.BucketPr
 
 // PostHog holds the application's own settings.
 type PostHog struct {
-	// Image is the PostHog image with a pinned tag (never latest).
-	Image string `json:"image"`
+	// Image is the PostHog image of the release (config.Current), with a pinned tag.
+	Image Image `json:"image"`
 	// Domain is the host name PostHog is served on (the Ingress host and SITE_URL).
 	Domain string `json:"domain"`
 	// Web serves the app and API; Events (capture) takes in events; Plugins runs ingestion.
@@ -240,6 +254,16 @@ type Secrets struct {
 	ClickHousePassword pulumi.StringOutput
 	// ObjectStoreSecretKey is the in-cluster object store's secret key (local stack).
 	ObjectStoreSecretKey pulumi.StringOutput
+}
+
+// SkipServiceVersionCheck says why PostHog's own start-up check of the PostgreSQL, Redis and
+// ClickHouse versions is skipped on this stack ("" where it runs): only against a cloud's
+// managed PostgreSQL, whose minor release the release row says PostHog's range refuses.
+func (c *Config) SkipServiceVersionCheck() string {
+	if c.Cloud == Local {
+		return ""
+	}
+	return Current().ManagedPostgres.SkipVersionCheck
 }
 
 // SecretKeys lists the secret config keys (without the namespace) a stack may have to set with

@@ -5,6 +5,7 @@ package config
 func Defaults(cloud Cloud, env Environment) *Config {
 	ha := env != Dev
 	pick := func(dev, other int) int { return choose(ha, dev, other) }
+	r := Current()
 	c := &Config{
 		Cloud:       cloud,
 		Environment: env,
@@ -17,14 +18,14 @@ func Defaults(cloud Cloud, env Environment) *Config {
 		},
 		ZooKeeper: ZooKeeper{
 			Replicas:           pick(1, 3),
-			Image:              "zookeeper:3.8.4",
+			Image:              r.ZooKeeper.Image,
 			Storage:            "10Gi",
 			PurgeIntervalHours: 1,
 			SnapRetainCount:    5,
 		},
 		Kafka: Kafka{
 			Brokers:           pick(1, 3),
-			Image:             "apache/kafka:3.9.0",
+			Image:             r.Kafka.Image,
 			Storage:           choose(ha, "20Gi", "100Gi"),
 			Partitions:        pick(1, 8),
 			ReplicationFactor: pick(1, 3),
@@ -32,34 +33,41 @@ func Defaults(cloud Cloud, env Environment) *Config {
 			RetentionHours:    72,
 		},
 		Redis: Redis{
-			Image:   "redis:7.2.5-alpine",
+			Image:   r.Redis.Image,
 			Storage: "5Gi",
 		},
 		ClickHouse: ClickHouse{
 			Cluster:  "posthog",
 			Shards:   1,
 			Replicas: pick(1, 2),
-			Image:    "clickhouse/clickhouse-server:24.8.14.39",
+			Image:    r.ClickHouse.Image,
 			Storage:  "100Gi",
 			Backup: Backup{
 				Schedule:    "0 2 * * *",
 				Keep:        choose(env == Prod, 7, 14),
-				Image:       "altinity/clickhouse-backup:2.6.30",
-				ClientImage: "curlimages/curl:8.11.1",
+				Image:       r.Backup.Image,
+				ClientImage: r.Curl.Image,
 			},
 			ColdStorage: ColdStorage{MoveFactor: 0.1},
 		},
 		Postgres: Postgres{
-			Image:   "postgres:15.10-alpine",
-			Storage: "10Gi",
+			Image:       r.Postgres.Image,
+			ClientImage: r.Curl.Image,
+			Storage:     "10Gi",
+		},
+		PgBouncer: PgBouncer{
+			Image:                r.PgBouncer.Image,
+			Replicas:             pick(1, 2),
+			PoolSize:             20,
+			MaxClientConnections: 1000,
 		},
 		ObjectStore: ObjectStore{
-			Image:       "minio/minio:RELEASE.2024-12-18T13-15-44Z",
-			ClientImage: "minio/mc:RELEASE.2024-11-21T17-21-54Z",
+			Image:       Image{Ref: "minio/minio:RELEASE.2024-12-18T13-15-44Z"},
+			ClientImage: Image{Ref: "minio/mc:RELEASE.2024-11-21T17-21-54Z"},
 			Storage:     "20Gi",
 		},
 		PostHog: PostHog{
-			Image:   "posthog/posthog:release-1.43.0",
+			Image:   r.PostHog.Image,
 			Domain:  "posthog.local",
 			Web:     Scale{Min: pick(1, 2), Max: pick(2, 10)},
 			Events:  Scale{Min: pick(1, 2), Max: pick(2, 20)},

@@ -51,6 +51,7 @@ func Parse(src Source) (*Config, error) {
 	decode(src, "redis", &c.Redis, &errs)
 	decode(src, "clickhouse", &c.ClickHouse, &errs)
 	decode(src, "postgres", &c.Postgres, &errs)
+	decode(src, "pgbouncer", &c.PgBouncer, &errs)
 	decode(src, "objectStore", &c.ObjectStore, &errs)
 	decode(src, "posthog", &c.PostHog, &errs)
 	c.Secrets = secrets(src, SecretsOf(cloud), &errs)
@@ -149,7 +150,8 @@ func (c *Config) validate() Errors {
 		"must be from 1 to 168: autopurge is never off, or snapshots and logs fill the disk")
 	check(zk.SnapRetainCount >= 3 && zk.SnapRetainCount <= 100, "zookeeper.snapRetainCount", zk.SnapRetainCount,
 		"must be from 3 to 100 (ZooKeeper keeps at least 3 snapshots)")
-	checkImage(check, "zookeeper.image", zk.Image)
+	r := Current()
+	checkPin(check, "zookeeper.image", &c.ZooKeeper.Image, r.ZooKeeper)
 	check(quantity.MatchString(zk.Storage), "zookeeper.storage", quote(zk.Storage), "must be a size such as 10Gi")
 
 	k := c.Kafka
@@ -167,10 +169,10 @@ func (c *Config) validate() Errors {
 		fmt.Sprintf("must be at least 2 in %s, so that an acknowledged write is on two brokers", c.Environment))
 	check(k.Partitions >= 1 && k.Partitions <= 64, "kafka.partitions", k.Partitions, "must be from 1 to 64")
 	check(k.RetentionHours >= 1 && k.RetentionHours <= 720, "kafka.retentionHours", k.RetentionHours, "must be from 1 to 720")
-	checkImage(check, "kafka.image", k.Image)
+	checkPin(check, "kafka.image", &c.Kafka.Image, r.Kafka)
 	check(quantity.MatchString(k.Storage), "kafka.storage", quote(k.Storage), "must be a size such as 100Gi")
 
-	checkImage(check, "redis.image", c.Redis.Image)
+	checkPin(check, "redis.image", &c.Redis.Image, r.Redis)
 	check(quantity.MatchString(c.Redis.Storage), "redis.storage", quote(c.Redis.Storage), "must be a size such as 5Gi")
 
 	ch := c.ClickHouse
@@ -186,26 +188,37 @@ func (c *Config) validate() Errors {
 		check(!strings.Contains(s, "zero_copy"), fmt.Sprintf("clickhouse.allowExperimental[%d]", i), quote(s),
 			"zero-copy replication is never allowed: it lost PostHog a region's data")
 	}
-	checkImage(check, "clickhouse.image", ch.Image)
+	checkPin(check, "clickhouse.image", &c.ClickHouse.Image, r.ClickHouse)
 	check(cronSchedule.MatchString(ch.Backup.Schedule), "clickhouse.backup.schedule", quote(ch.Backup.Schedule),
 		"must be a cron schedule of five fields, such as \"0 2 * * *\"")
 	check(ch.Backup.Keep >= 1 && ch.Backup.Keep <= 365, "clickhouse.backup.keep", ch.Backup.Keep, "must be from 1 to 365")
 	check(c.Environment != Prod || ch.Backup.Keep >= 7, "clickhouse.backup.keep", ch.Backup.Keep, "must be at least 7 in prod")
 	check(ch.ColdStorage.MoveFactor > 0 && ch.ColdStorage.MoveFactor < 0.5, "clickhouse.coldStorage.moveFactor",
 		ch.ColdStorage.MoveFactor, "must be above 0 and below 0.5")
-	checkImage(check, "clickhouse.backup.image", ch.Backup.Image)
-	checkImage(check, "clickhouse.backup.clientImage", ch.Backup.ClientImage)
+	checkPin(check, "clickhouse.backup.image", &c.ClickHouse.Backup.Image, r.Backup)
+	checkPin(check, "clickhouse.backup.clientImage", &c.ClickHouse.Backup.ClientImage, r.Curl)
 	check(quantity.MatchString(ch.Storage), "clickhouse.storage", quote(ch.Storage), "must be a size such as 100Gi")
 
-	checkImage(check, "postgres.image", c.Postgres.Image)
+	checkPin(check, "postgres.image", &c.Postgres.Image, r.Postgres)
+	checkPin(check, "postgres.clientImage", &c.Postgres.ClientImage, r.Curl)
 	check(quantity.MatchString(c.Postgres.Storage), "postgres.storage", quote(c.Postgres.Storage), "must be a size such as 10Gi")
 
-	checkImage(check, "objectStore.image", c.ObjectStore.Image)
-	checkImage(check, "objectStore.clientImage", c.ObjectStore.ClientImage)
+	pb := c.PgBouncer
+	checkPin(check, "pgbouncer.image", &c.PgBouncer.Image, r.PgBouncer)
+	check(pb.Replicas >= 1 && pb.Replicas <= 10, "pgbouncer.replicas", pb.Replicas, "must be from 1 to 10")
+	check(!ha || pb.Replicas >= 2, "pgbouncer.replicas", pb.Replicas,
+		fmt.Sprintf("must be at least 2 in %s: every PostHog service reaches PostgreSQL through it", c.Environment))
+	check(pb.PoolSize >= 1 && pb.PoolSize <= 200, "pgbouncer.poolSize", pb.PoolSize,
+		"must be from 1 to 200 server connections per PgBouncer (mind the database's max_connections)")
+	check(pb.MaxClientConnections >= 100 && pb.MaxClientConnections <= 10000, "pgbouncer.maxClientConnections",
+		pb.MaxClientConnections, "must be from 100 to 10000")
+
+	checkImage(check, "objectStore.image", c.ObjectStore.Image.Ref)
+	checkImage(check, "objectStore.clientImage", c.ObjectStore.ClientImage.Ref)
 	check(quantity.MatchString(c.ObjectStore.Storage), "objectStore.storage", quote(c.ObjectStore.Storage), "must be a size such as 20Gi")
 
 	ph := c.PostHog
-	checkImage(check, "posthog.image", ph.Image)
+	checkPin(check, "posthog.image", &c.PostHog.Image, r.PostHog)
 	check(hostname.MatchString(ph.Domain), "posthog.domain", quote(ph.Domain), "must be a host name such as posthog.example.com")
 	for _, sc := range []struct {
 		key string
@@ -222,13 +235,14 @@ func (c *Config) validate() Errors {
 }
 
 // checkImage requires a pinned image: a tag other than latest, or a digest.
-func checkImage(check func(bool, string, any, string), key, image string) {
+func checkImage(check func(bool, string, any, string), key, image string) bool {
 	name, tag := image, ""
 	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
 		name, tag = image[:i], image[i+1:]
 	}
-	pinned := strings.Contains(image, "@sha256:") || (tag != "" && tag != "latest")
-	check(name != "" && pinned, key, quote(image), "must pin a tag other than latest, or a digest (image:1.2.3)")
+	pinned := name != "" && (strings.Contains(image, "@sha256:") || (tag != "" && tag != "latest"))
+	check(pinned, key, quote(image), "must pin a tag other than latest, or a digest (image:1.2.3)")
+	return pinned
 }
 
 func quote(v any) string { return fmt.Sprintf("%q", v) }

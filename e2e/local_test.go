@@ -234,15 +234,15 @@ func TestLocalStackUpIdempotentDestroy(t *testing.T) {
 		for _, d := range deps.Items {
 			available[d.Metadata.Name] = d.Status.AvailableReplicas >= 1
 		}
-		for _, name := range []string{"posthog-web", "posthog-events", "posthog-plugins", "posthog-worker"} {
+		for _, name := range []string{"pgbouncer", "posthog-web", "posthog-events", "posthog-plugins", "posthog-worker"} {
 			if !available[name] {
 				t.Errorf("Deployment %s not available", name)
 			}
 		}
 		var pods list
 		c.kubectl(t, &pods, "get", "pods", "-l", "app.kubernetes.io/part-of=posthog,!job-name")
-		if len(pods.Items) < 17 {
-			t.Errorf("%d pods, want at least 17", len(pods.Items))
+		if len(pods.Items) < 18 {
+			t.Errorf("%d pods, want at least 18", len(pods.Items))
 		}
 		for _, p := range pods.Items {
 			if p.Status.Phase != "Running" || p.Spec.NodeName == "" {

@@ -16,6 +16,7 @@ import (
 	"github.com/posthog-deploy/posthog-deploy/components/gcp"
 	"github.com/posthog-deploy/posthog-deploy/components/kafka"
 	"github.com/posthog-deploy/posthog-deploy/components/local"
+	"github.com/posthog-deploy/posthog-deploy/components/pgbouncer"
 	"github.com/posthog-deploy/posthog-deploy/components/posthog"
 	"github.com/posthog-deploy/posthog-deploy/components/redis"
 	"github.com/posthog-deploy/posthog-deploy/components/zookeeper"
@@ -28,8 +29,9 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
+	release := config.Current()
 	// Derived sizing is checked with the config, before any resource exists.
-	kafkaRetention, err := kafka.RetentionBytes(cfg.Kafka)
+	kafkaRetention, err := kafka.RetentionBytes(cfg.Kafka, release.Topics)
 	if err != nil {
 		return err
 	}
@@ -45,7 +47,7 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
-	kf, err := kafka.New(ctx, cfg.Kafka, kafkaRetention, ns, zk.Addresses(), place, after(zk)...)
+	kf, err := kafka.New(ctx, cfg.Kafka, release.Topics, kafkaRetention, ns, zk.Addresses(), place, after(zk)...)
 	if err != nil {
 		return err
 	}
@@ -60,10 +62,16 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
+	pool, err := pgbouncer.New(ctx, cfg.PgBouncer, ns, pgbouncer.Args{Upstream: f.Postgres, Fetch: cfg.Postgres.ClientImage}, place, on...)
+	if err != nil {
+		return err
+	}
 
 	app, err := posthog.New(ctx, cfg.PostHog, posthog.Args{
-		Postgres: f.Postgres, ObjectStorage: f.ObjectStorage, ClickHouse: ch, KafkaHosts: kf.Hosts, RedisURL: rd.URL,
-		Secrets: cfg.Secrets, AwaitLoadBalancers: f.AwaitLoadBalancers, DependsOn: []pulumi.Resource{ch, kf.Topics, rd},
+		Postgres: pool.Endpoint, Migrations: f.Postgres, Fetch: cfg.Postgres.ClientImage,
+		ObjectStorage: f.ObjectStorage, ClickHouse: ch, KafkaHosts: kf.Hosts, RedisURL: rd.URL, Secrets: cfg.Secrets,
+		SkipServiceVersionCheck: cfg.SkipServiceVersionCheck(), AwaitLoadBalancers: f.AwaitLoadBalancers,
+		DependsOn: []pulumi.Resource{ch, kf.Topics, rd, pool},
 	}, place, on...)
 	if err != nil {
 		return err

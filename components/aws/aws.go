@@ -64,11 +64,10 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 		Identity: map[string]pulumi.StringInput{"eks.amazonaws.com/role-arn": store.role.Arn},
 		Zones:    cfg.Zones,
 		Ready:    cl.ready,
-	})
+	}, pg, store.storage)
 	if err != nil {
 		return nil, err
 	}
-	f.Postgres, f.ObjectStorage = pg, store.storage
 	return f, nil
 }
 

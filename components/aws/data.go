@@ -159,7 +159,16 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, net *netw
 	if err != nil {
 		return foundation.Postgres{}, err
 	}
-	return db.At(instance.Address, cfg.Secrets.PostgresPassword), nil
+	endpoint := db.At(instance.Address, cfg.Secrets.PostgresPassword)
+	// RDS signs every instance's certificate with one regional CA, so the host name is checked
+	// too; the bundle is published as a file only.
+	endpoint.TLS = foundation.PostgresTLS{Mode: "verify-full", CAURL: rdsCABundle(cfg.Region)}
+	return endpoint, nil
+}
+
+// rdsCABundle is where AWS publishes the certificate authorities of RDS in a region.
+func rdsCABundle(region string) string {
+	return fmt.Sprintf("https://truststore.pki.rds.amazonaws.com/%s/%s-bundle.pem", region, region)
 }
 
 // store is the buckets and the role pods assume to use them.

@@ -76,11 +76,10 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 			Parameters: map[string]string{"skuName": "Premium_LRS", "cachingMode": "ReadOnly"}},
 		Zones: zonesOf(cfg),
 		Ready: []pulumi.Resource{cluster.pools},
-	})
+	}, pg, store)
 	if err != nil {
 		return nil, err
 	}
-	f.Postgres, f.ObjectStorage = pg, store
 	return f, nil
 }
 
@@ -223,7 +222,10 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi
 	}, keep...); err != nil {
 		return foundation.Postgres{}, err
 	}
-	return db.At(server.FullyQualifiedDomainName, cfg.Secrets.PostgresPassword), nil
+	endpoint := db.At(server.FullyQualifiedDomainName, cfg.Secrets.PostgresPassword)
+	// Flexible Server's certificates chain to public roots and name the server's host.
+	endpoint.TLS = foundation.PostgresTLS{Mode: "verify-full"}
+	return endpoint, nil
 }
 
 // skuTier is Flexible Server's tier of a machine size: B-series burst, E-series are memory

@@ -38,16 +38,29 @@ func bucketURL(store foundation.ObjectStorage, bucket string) string {
 // BackupPath is where a shard's backups live in the bucket; a restore reads the same path.
 func BackupPath(t Topology, shard int) string { return fmt.Sprintf("%s/shard-%d", t.Cluster, shard) }
 
-// backupAgent is the sidecar of a replica of shard.
-func backupAgent(b config.Backup, store foundation.ObjectStorage, t Topology, shard int) kube.Container {
+// ObjectDiskPath is where a shard's backups keep copies of the parts on the cold tier: outside
+// BackupPath, which clickhouse-backup requires (it refuses an object-disk path that is a prefix
+// of, or inside, the backup path).
+func ObjectDiskPath(t Topology, shard int) string {
+	return fmt.Sprintf("object-disks/%s/shard-%d", t.Cluster, shard)
+}
+
+// backupAgent is the sidecar of a replica of shard; cold says the replica has a cold tier on
+// object storage, whose parts the backups copy too.
+func backupAgent(b config.Backup, store foundation.ObjectStorage, t Topology, shard int, cold bool) kube.Container {
 	env := map[string]string{
 		"CLICKHOUSE_HOST":        "127.0.0.1",
 		"CLICKHOUSE_PORT":        strconv.Itoa(NativePort),
 		"BACKUPS_TO_KEEP_REMOTE": strconv.Itoa(b.Keep),
 		"BACKUPS_TO_KEEP_LOCAL":  "-1",
 		"API_LISTEN":             fmt.Sprintf("0.0.0.0:%d", BackupPort),
+		// A scheduled backup before PostHog's first migration has no table to back up.
+		"ALLOW_EMPTY_BACKUPS": "true",
 	}
 	maps.Copy(env, remoteStorage(store, t, shard))
+	if cold && store.API == foundation.S3 {
+		env["S3_OBJECT_DISK_PATH"] = ObjectDiskPath(t, shard)
+	}
 	var vars corev1.EnvVarArray
 	for _, k := range sortedKeys(env) {
 		vars = append(vars, corev1.EnvVarArgs{Name: pulumi.String(k), Value: pulumi.String(env[k])})

@@ -6,6 +6,7 @@
 package clickhouse
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -26,7 +27,20 @@ const (
 	ServiceName = "clickhouse"
 	// Database is the database PostHog creates its tables in.
 	Database = "posthog"
+	// DataPath is the official image's data directory; ConfigDir and UsersDir its drop-in
+	// directories for server settings and users.
+	DataPath  = "/var/lib/clickhouse"
+	ConfigDir = "/etc/clickhouse-server/config.d"
+	UsersDir  = "/etc/clickhouse-server/users.d"
 )
+
+// interserverSecret derives the cluster's inter-server secret from PostHog's password, so that
+// it is a secret of the same strength, stable across runs, and needs no key of its own.
+func interserverSecret(password string) string {
+	mac := hmac.New(sha256.New, []byte(password))
+	mac.Write([]byte("posthog-deploy/clickhouse/remote_servers/secret"))
+	return hex.EncodeToString(mac.Sum(nil))
+}
 
 // Labels keys that place a pod in the topology.
 const (
@@ -80,9 +94,16 @@ func New(ctx *pulumi.Context, ch config.ClickHouse, ns string, args Args, p kube
 	}
 	users := args.Password.ApplyT(func(pw string) string {
 		sum := sha256.Sum256([]byte(pw))
-		return UsersConfig(t, hex.EncodeToString(sum[:]))
+		return UsersConfig(hex.EncodeToString(sum[:]))
 	}).(pulumi.StringOutput)
 	if _, err := kube.NewSecret(ctx, "clickhouse-users", p.Namespace, labels, pulumi.StringMap{"users.xml": pulumi.ToSecret(users).(pulumi.StringOutput)}, child); err != nil {
+		return nil, err
+	}
+	clusterSecret := args.Password.ApplyT(func(pw string) string {
+		return ClusterSecretConfig(t, interserverSecret(pw))
+	}).(pulumi.StringOutput)
+	if _, err := kube.NewSecret(ctx, "clickhouse-cluster-secret", p.Namespace, labels,
+		pulumi.StringMap{"cluster-secret.xml": pulumi.ToSecret(clusterSecret).(pulumi.StringOutput)}, child); err != nil {
 		return nil, err
 	}
 
@@ -109,7 +130,7 @@ func New(ctx *pulumi.Context, ch config.ClickHouse, ns string, args Args, p kube
 				Selector: kube.Labels(App, map[string]string{
 					ShardLabel: strconv.Itoa(s), ReplicaLabel: strconv.Itoa(r.Index)}),
 				SpreadGroup: shardLabels,
-				Sidecars:    []kube.Container{backupAgent(ch.Backup, args.Backups, t, s)},
+				Sidecars:    []kube.Container{backupAgent(ch.Backup, args.Backups, t, s, ch.ColdStorage.Enabled)},
 				Container: kube.Container{
 					Image:     ch.Image,
 					EnvFrom:   objectEnv,
@@ -117,12 +138,13 @@ func New(ctx *pulumi.Context, ch config.ClickHouse, ns string, args Args, p kube
 					Resources: kube.Resources{CPU: "1", Memory: "4Gi"},
 					Readiness: kube.HTTPProbe("/ping", "http", 10),
 					Liveness:  kube.HTTPProbe("/ping", "http", 30),
+					Mounts:    []kube.Mount{{Volume: "config", Path: ConfigDir}, {Volume: "users", Path: UsersDir}},
 				},
-				DataPath: "/var/lib/clickhouse",
+				DataPath: DataPath,
 				Storage:  ch.Storage,
-				ConfigVolumes: []kube.ConfigVolume{
-					{Name: "config", Path: "/etc/clickhouse-server/config.d", ConfigMaps: []string{"clickhouse-config", r.Name}},
-					{Name: "users", Path: "/etc/clickhouse-server/users.d", ConfigMaps: []string{"clickhouse-profiles"}, Secrets: []string{"clickhouse-users"}},
+				Volumes: []kube.Volume{
+					{Name: "config", ConfigMaps: []string{"clickhouse-config", r.Name}, Secrets: []string{"clickhouse-cluster-secret"}},
+					{Name: "users", ConfigMaps: []string{"clickhouse-profiles"}, Secrets: []string{"clickhouse-users"}},
 				},
 				PodAnnotations: pulumi.StringMap{"posthog-deploy/config-hash": pulumi.String(kube.Hash(server, replicaCfg, profiles))},
 				ServiceAccount: args.Backups.ServiceAccount,

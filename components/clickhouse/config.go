@@ -2,7 +2,6 @@ package clickhouse
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -14,12 +13,13 @@ const (
 	MetricsPort     = 9363
 )
 
-// ZooKeeperRoot is the chroot of ClickHouse's replication metadata in the ensemble.
-const ZooKeeperRoot = "/clickhouse"
-
 // ServerConfig renders config.d/posthog.xml, shared by every replica: the cluster's
 // remote_servers, the ZooKeeper ensemble, and MergeTree settings with zero-copy replication
 // explicitly off (it lost PostHog a region's data; it is never enabled here).
+//
+// The ensemble is given no <root>: ClickHouse refuses to start on a root znode that does not
+// exist and never creates one, and PostHog's tables name their own paths under /clickhouse
+// (/clickhouse/tables/{shard}/posthog.<table>), as its chart left them.
 func ServerConfig(t Topology, zooKeeper []string, zooKeeperPort int) string {
 	var shards []node
 	for _, shard := range t.Shards {
@@ -33,7 +33,7 @@ func ServerConfig(t Topology, zooKeeper []string, zooKeeperPort int) string {
 	for _, h := range zooKeeper {
 		zk = append(zk, el("node", leaf("host", h), leaf("port", zooKeeperPort)))
 	}
-	zk = append(zk, leaf("root", ZooKeeperRoot), leaf("session_timeout_ms", 30000))
+	zk = append(zk, leaf("session_timeout_ms", 30000))
 	return document(
 		el("logger", leaf("level", "information"), leaf("console", 1)),
 		leaf("listen_host", "0.0.0.0"),
@@ -94,13 +94,22 @@ func (c ColdDisk) storage(t Topology, r Replica) node {
 	)
 }
 
+// ClusterSecretConfig renders config.d/cluster-secret.xml, merged into the cluster of
+// remote_servers: with the inter-server secret, a query one replica sends another shard runs
+// there as the user who asked (PostHog's), authenticated by the secret instead of a password,
+// and no replica accepts such a query from anything that lacks the secret.
+func ClusterSecretConfig(t Topology, secret string) string {
+	return document(el("remote_servers", el(t.Cluster, leaf("secret", secret))))
+}
+
 // ProfilesConfig renders users.d/profiles.xml: the default profile, with only the
-// experimental settings the stack allows by name switched on.
+// experimental settings the stack allows by name switched on. Its settings go by the names
+// ClickHouse 22.8 knows: insert_distributed_sync became distributed_foreground_insert in 23.x.
 func ProfilesConfig(allowExperimental []string) string {
 	settings := []node{
 		leaf("max_memory_usage", 10_000_000_000),
 		leaf("load_balancing", "random"),
-		leaf("distributed_foreground_insert", 0),
+		leaf("insert_distributed_sync", 0),
 	}
 	for _, s := range allowExperimental {
 		settings = append(settings, leaf(s, 1))
@@ -112,14 +121,13 @@ func ProfilesConfig(allowExperimental []string) string {
 const User = "posthog"
 
 // UsersConfig renders users.d/users.xml: PostHog's user with its password's SHA-256, and the
-// password-less default user confined to the cluster's own replicas (distributed queries
-// between them) and localhost (probes).
-func UsersConfig(t Topology, passwordSHA256 string) string {
-	peers := fmt.Sprintf(`^chi-%s-[0-9]+-[0-9]+\.%s\.svc\.cluster\.local$`,
-		regexp.QuoteMeta(t.Cluster), regexp.QuoteMeta(t.Namespace))
+// password-less default user confined to the replica's own pod (the backup agent beside it).
+// Queries between replicas need no default user: they run as PostHog's user under the
+// cluster's secret (ClusterSecretConfig).
+func UsersConfig(passwordSHA256 string) string {
 	return document(el("users",
 		el("default",
-			el("networks", leaf("ip", "::1"), leaf("ip", "127.0.0.1"), leaf("host_regexp", peers)),
+			el("networks", leaf("ip", "::1"), leaf("ip", "127.0.0.1")),
 			leaf("profile", "default"), leaf("quota", "default")),
 		el(User,
 			leaf("password_sha256_hex", strings.ToLower(passwordSHA256)),

@@ -86,11 +86,10 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 		Kubeconfig: kubeconfig,
 		Volumes:    foundation.StorageClass{Provisioner: "dobs.csi.digitalocean.com"},
 		Ready:      ready,
-	})
+	}, pg, storage)
 	if err != nil {
 		return nil, err
 	}
-	f.Postgres, f.ObjectStorage = pg, storage
 	return f, nil
 }
 
@@ -138,6 +137,9 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, vpc *do.V
 	}
 	endpoint := spec.At(db.PrivateHost, pulumi.ToSecret(user.Password).(pulumi.StringOutput))
 	endpoint.Port = postgresPort
+	// The cluster's own CA, from the API: a certificate it signed is this cluster's.
+	ca := do.GetDatabaseCaOutput(ctx, do.GetDatabaseCaOutputArgs{ClusterId: db.ID()}).Certificate()
+	endpoint.TLS = foundation.PostgresTLS{Mode: "verify-ca", CA: ca}
 	return endpoint, nil
 }
 

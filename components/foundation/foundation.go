@@ -6,6 +6,7 @@ package foundation
 
 import (
 	"fmt"
+	"net/url"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -85,13 +86,78 @@ type Postgres struct {
 	User     string
 	// Password is a Pulumi secret.
 	Password pulumi.StringOutput
+	// TLS is how a client verifies the server; a cloud's managed database requires it.
+	TLS PostgresTLS
 }
 
-// URL is the DATABASE_URL PostHog reads, a Pulumi secret since it holds the password.
-func (p Postgres) URL() pulumi.StringOutput {
+// PostgresTLS is how a client verifies a managed database's certificate.
+type PostgresTLS struct {
+	// Mode is libpq's sslmode: "verify-full" where the certificate names the host (and the CA
+	// signs other customers' servers too), "verify-ca" where the CA is the instance's own and the
+	// host is an IP address its certificate does not name; "disable" for an in-cluster server.
+	Mode string
+	// CA is the certificate authority's PEM where the cloud's API returns it.
+	CA pulumi.StringOutput
+	// CAURL is where the cloud publishes its CA bundle as a file, fetched when a pod starts.
+	// With neither CA nor CAURL, the server chains to a public root (the Mozilla store).
+	CAURL string
+}
+
+// Verified says whether connections to the server are encrypted and its certificate checked.
+func (t PostgresTLS) Verified() bool { return t.Mode == "verify-full" || t.Mode == "verify-ca" }
+
+// URL is a libpq connection URL with the password encoded, so that any character a
+// generated password holds (/, +, @, :, …) reaches the server intact. Query carries libpq's
+// connection parameters (sslmode, sslrootcert). It is a Pulumi secret, since it holds the
+// password.
+func (p Postgres) URL(query url.Values) pulumi.StringOutput {
 	return pulumi.ToSecret(pulumi.All(p.Host, p.Password).ApplyT(func(v []any) string {
-		return fmt.Sprintf("postgres://%s:%s@%s:%d/%s", p.User, v[1], v[0], p.Port, p.Database)
+		u := url.URL{
+			Scheme:   "postgres",
+			User:     url.UserPassword(p.User, v[1].(string)),
+			Host:     fmt.Sprintf("%s:%d", v[0], p.Port),
+			Path:     "/" + p.Database,
+			RawQuery: query.Encode(),
+		}
+		return u.String()
 	})).(pulumi.StringOutput)
+}
+
+// The CA of a managed database is mounted at CAPath in the pods that connect to it (PgBouncer,
+// the migrations): from the ConfigMap CAConfigMap where the cloud's API gives the PEM, otherwise
+// fetched by an init container into a scratch volume.
+const (
+	CAConfigMap = "postgres-ca"
+	CADir       = "/etc/postgres-ca"
+	CAFile      = "ca.pem"
+	CAPath      = CADir + "/" + CAFile
+	caVolume    = "postgres-ca"
+	// mozillaRoots is where the curl image keeps curl.se's extract of Mozilla's root store.
+	mozillaRoots = "/cacert.pem"
+)
+
+// CAMount is what a pod needs to verify the database: the volume holding CAPath, the init
+// container that fills it (if any), and the mount for the containers that read it. fetch is
+// the curl image (config.Release's Curl), which downloads the bundle or copies its own roots.
+func (t PostgresTLS) CAMount(fetch config.Image) (kube.Volume, []kube.Container, kube.Mount) {
+	mount := kube.Mount{Volume: caVolume, Path: CADir}
+	if !t.Verified() {
+		return kube.Volume{}, nil, kube.Mount{}
+	}
+	if t.CAURL == "" && t.CA != (pulumi.StringOutput{}) {
+		return kube.Volume{Name: caVolume, ConfigMaps: []string{CAConfigMap}}, nil, mount
+	}
+	script := fmt.Sprintf("cp %s %s", mozillaRoots, CAPath)
+	if t.CAURL != "" {
+		script = fmt.Sprintf("curl -fsSL --retry 5 -o %s %s", CAPath, t.CAURL)
+	}
+	fetcher := kube.Container{
+		Image:     fetch,
+		Command:   []string{"sh", "-ec", script},
+		Resources: kube.Resources{CPU: "50m", Memory: "32Mi"},
+		Mounts:    []kube.Mount{mount},
+	}
+	return kube.Volume{Name: caVolume, Scratch: true}, []kube.Container{fetcher}, mount
 }
 
 // Options parents nothing but routes every Kubernetes resource of a component to the
@@ -149,9 +215,9 @@ const (
 
 // Attach is the shared half of every cloud: the Kubernetes provider for the new cluster, the
 // namespace, a storage class that keeps volumes when their claims go (Retain) and binds them in
-// the zone of the pod (WaitForFirstConsumer), and the service account of the pods using the
-// buckets. The cloud fills in Postgres and ObjectStorage.
-func Attach(ctx *pulumi.Context, cfg *config.Config, c Cluster) (*Foundation, error) {
+// the zone of the pod (WaitForFirstConsumer), the service account of the pods using the
+// buckets, and the database's CA where the cloud's API gives it.
+func Attach(ctx *pulumi.Context, cfg *config.Config, c Cluster, pg Postgres, store ObjectStorage) (*Foundation, error) {
 	provider, err := kubernetes.NewProvider(ctx, "cluster", &kubernetes.ProviderArgs{
 		Kubeconfig: c.Kubeconfig.ToStringPtrOutput(),
 	}, pulumi.DependsOn(c.Ready))
@@ -183,6 +249,12 @@ func Attach(ctx *pulumi.Context, cfg *config.Config, c Cluster) (*Foundation, er
 	}, on); err != nil {
 		return nil, err
 	}
+	if pg.TLS.CA != (pulumi.StringOutput{}) {
+		if _, err := kube.NewConfigMap(ctx, CAConfigMap, placement.Namespace, kube.Labels(CAConfigMap, nil),
+			pulumi.StringMap{CAFile: pg.TLS.CA}, on); err != nil {
+			return nil, err
+		}
+	}
 	return &Foundation{
 		Provider:           provider,
 		Namespace:          cfg.Namespace,
@@ -191,5 +263,7 @@ func Attach(ctx *pulumi.Context, cfg *config.Config, c Cluster) (*Foundation, er
 		AwaitLoadBalancers: cfg.Cluster.AwaitLoadBalancers,
 		Kubeconfig:         c.Kubeconfig,
 		ClickHousePool:     ClickHousePool,
+		Postgres:           pg,
+		ObjectStorage:      store,
 	}, nil
 }

@@ -6,6 +6,7 @@ package gcp
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/compute"
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/container"
@@ -86,6 +87,14 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 		return nil, err
 	}
 
+	store := foundation.ObjectStorage{
+		API:            foundation.S3,
+		Endpoint:       "https://storage.googleapis.com",
+		Region:         cfg.Region,
+		Buckets:        foundation.Buckets{Data: data, Backups: backups},
+		Credentials:    &foundation.Credentials{AccessKey: hmac.AccessId, SecretKey: pulumi.ToSecret(hmac.Secret).(pulumi.StringOutput)},
+		ServiceAccount: foundation.StorageAccountName,
+	}
 	f, err := foundation.Attach(ctx, cfg, foundation.Cluster{
 		Kubeconfig: foundation.ExecKubeconfig(name, cluster.Endpoint, cluster.MasterAuth.ClusterCaCertificate().Elem(), "gke-gcloud-auth-plugin"),
 		Volumes: foundation.StorageClass{Provisioner: "pd.csi.storage.gke.io",
@@ -93,18 +102,9 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 		Identity: map[string]pulumi.StringInput{"iam.gke.io/gcp-service-account": account.Email},
 		Zones:    cfg.Zones,
 		Ready:    pools,
-	})
+	}, pg, store)
 	if err != nil {
 		return nil, err
-	}
-	f.Postgres = pg
-	f.ObjectStorage = foundation.ObjectStorage{
-		API:            foundation.S3,
-		Endpoint:       "https://storage.googleapis.com",
-		Region:         cfg.Region,
-		Buckets:        foundation.Buckets{Data: data, Backups: backups},
-		Credentials:    &foundation.Credentials{AccessKey: hmac.AccessId, SecretKey: pulumi.ToSecret(hmac.Secret).(pulumi.StringOutput)},
-		ServiceAccount: foundation.StorageAccountName,
 	}
 	return f, nil
 }
@@ -224,6 +224,18 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, network *c
 	return cluster, pools, nil
 }
 
+// pemsOf joins the certificates of a Cloud SQL instance's server CAs (the current one and, during
+// a rotation, the next) into one bundle.
+func pemsOf(cas []sql.DatabaseInstanceServerCaCert) string {
+	var pems []string
+	for _, ca := range cas {
+		if ca.Cert != nil {
+			pems = append(pems, strings.TrimSpace(*ca.Cert))
+		}
+	}
+	return strings.Join(pems, "\n") + "\n"
+}
+
 // perZone is a pool's initial node count in each of its location's zones.
 func perZone(total int, cfg *config.Config, location string) int {
 	if location != cfg.Region {
@@ -296,5 +308,9 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, network *
 	}); err != nil {
 		return foundation.Postgres{}, err
 	}
-	return db.At(instance.PrivateIpAddress, cfg.Secrets.PostgresPassword), nil
+	endpoint := db.At(instance.PrivateIpAddress, cfg.Secrets.PostgresPassword)
+	// The instance's own CA, from the API; its certificate names the instance, not the private
+	// IP clients dial, so the chain is verified and the name is not.
+	endpoint.TLS = foundation.PostgresTLS{Mode: "verify-ca", CA: instance.ServerCaCerts.ApplyT(pemsOf).(pulumi.StringOutput)}
+	return endpoint, nil
 }

@@ -20,6 +20,14 @@ import (
 const (
 	Name = "kafka"
 	Port = 9092
+	// DataPath is where each broker's volume is mounted; its logs live in LogDirs, the
+	// directory the apache/kafka image declares as its volume.
+	DataPath = "/var/lib/kafka"
+	LogDirs  = DataPath + "/data"
+	// ConfDir holds server.properties and the console-only log4j.properties.
+	ConfDir = "/conf"
+	// Bin is where the apache/kafka image installs Kafka's scripts (not on PATH).
+	Bin = "/opt/kafka/bin"
 	// Chroot is Kafka's path in the shared ZooKeeper ensemble.
 	Chroot = "/kafka"
 	// SegmentBytes is the size of a log segment: a partition can hold one active segment
@@ -29,22 +37,6 @@ const (
 	// filesystem's own reserve.
 	Headroom = 0.25
 )
-
-// Topics are the topics PostHog's services produce to and consume from.
-var Topics = []string{
-	"events_plugin_ingestion",
-	"events_plugin_ingestion_overflow",
-	"events_plugin_ingestion_historical",
-	"clickhouse_events_json",
-	"clickhouse_person",
-	"clickhouse_person_distinct_id",
-	"clickhouse_groups",
-	"clickhouse_app_metrics",
-	"clickhouse_ingestion_warnings",
-	"events_dead_letter_queue",
-	"plugin_log_entries",
-	"session_recording_snapshot_item_events",
-}
 
 // Hosts returns the brokers' stable host:port addresses in namespace ns.
 func Hosts(brokers int, ns string) []string {
@@ -58,18 +50,18 @@ func Hosts(brokers int, ns string) []string {
 // RetentionBytes is the retention.bytes of every partition: what the volume can hold, less the
 // headroom, shared by the partition replicas one broker carries, less one active segment each.
 // Size-based retention then deletes old segments before the disk fills.
-func RetentionBytes(k config.Kafka) (int64, error) {
+func RetentionBytes(k config.Kafka, topics []string) (int64, error) {
 	disk, err := config.Bytes(k.Storage)
 	if err != nil {
 		return 0, err
 	}
-	replicasPerBroker := (len(Topics)*k.Partitions*k.ReplicationFactor + k.Brokers - 1) / k.Brokers
+	replicasPerBroker := (len(topics)*k.Partitions*k.ReplicationFactor + k.Brokers - 1) / k.Brokers
 	usable := int64(float64(disk) * (1 - Headroom))
 	per := usable/int64(replicasPerBroker) - SegmentBytes
 	if per < SegmentBytes {
 		return 0, fmt.Errorf("%s:kafka.storage: invalid value %q: too small for %d partition replicas per broker "+
 			"(%d topics × %d partitions × replication %d over %d brokers); each needs at least %d MiB",
-			config.Namespace, k.Storage, replicasPerBroker, len(Topics), k.Partitions, k.ReplicationFactor, k.Brokers,
+			config.Namespace, k.Storage, replicasPerBroker, len(topics), k.Partitions, k.ReplicationFactor, k.Brokers,
 			2*SegmentBytes>>20)
 	}
 	return per, nil
@@ -83,7 +75,7 @@ func ServerProperties(k config.Kafka, zooKeeper []string, retentionBytes int64) 
 	props := map[string]string{
 		"zookeeper.connect":                        zk,
 		"listeners":                                fmt.Sprintf("PLAINTEXT://0.0.0.0:%d", Port),
-		"log.dirs":                                 "/var/lib/kafka/data",
+		"log.dirs":                                 LogDirs,
 		"num.partitions":                           fmt.Sprint(k.Partitions),
 		"default.replication.factor":               fmt.Sprint(k.ReplicationFactor),
 		"min.insync.replicas":                      fmt.Sprint(minISR),
@@ -111,15 +103,30 @@ func ServerProperties(k config.Kafka, zooKeeper []string, retentionBytes int64) 
 	return b.String()
 }
 
+// Log4j sends the broker's logs to the console only: the image's default configuration also
+// writes rolling files inside the container, which nothing rotates away.
+const Log4j = `log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.kafka.controller=INFO
+log4j.logger.state.change.logger=INFO
+`
+
 // TopicsScript creates every topic that does not exist yet, with its partitions, replication
-// and retention; it is safe to run again.
-func TopicsScript(k config.Kafka, bootstrap string, retentionBytes int64) string {
+// and retention, and applies the retention to topics that exist already, so that a changed
+// volume or time limit reaches them too. It is safe to run again.
+func TopicsScript(k config.Kafka, topics []string, bootstrap string, retentionBytes int64) string {
+	retention := fmt.Sprintf("retention.bytes=%d,retention.ms=%d", retentionBytes, int64(k.RetentionHours)*3600*1000)
 	var b strings.Builder
 	b.WriteString("set -e\n")
-	for _, t := range Topics {
-		fmt.Fprintf(&b, "/opt/kafka/bin/kafka-topics.sh --bootstrap-server %s --create --if-not-exists --topic %s "+
-			"--partitions %d --replication-factor %d --config retention.bytes=%d --config retention.ms=%d\n",
-			bootstrap, t, k.Partitions, k.ReplicationFactor, retentionBytes, int64(k.RetentionHours)*3600*1000)
+	for _, t := range topics {
+		fmt.Fprintf(&b, "%s/kafka-topics.sh --bootstrap-server %s --create --if-not-exists --topic %s "+
+			"--partitions %d --replication-factor %d --config %s\n",
+			Bin, bootstrap, t, k.Partitions, k.ReplicationFactor, strings.ReplaceAll(retention, ",", " --config "))
+		fmt.Fprintf(&b, "%s/kafka-configs.sh --bootstrap-server %s --alter --entity-type topics --entity-name %s "+
+			"--add-config %s\n", Bin, bootstrap, t, retention)
 	}
 	return b.String()
 }
@@ -133,9 +140,9 @@ type Cluster struct {
 	Topics *batchv1.Job
 }
 
-// New deploys the brokers and the topics Job into namespace ns, with retention.bytes from
-// RetentionBytes (computed by the caller before any resource exists).
-func New(ctx *pulumi.Context, k config.Kafka, retention int64, ns string, zooKeeper []string, p kube.Placement,
+// New deploys the brokers and the Job that creates topics into namespace ns, with
+// retention.bytes from RetentionBytes (computed by the caller before any resource exists).
+func New(ctx *pulumi.Context, k config.Kafka, topics []string, retention int64, ns string, zooKeeper []string, p kube.Placement,
 	opts ...pulumi.ResourceOption) (*Cluster, error) {
 	c := &Cluster{Hosts: Hosts(k.Brokers, ns)}
 	if err := ctx.RegisterComponentResource("posthog-deploy:data:Kafka", Name, c, opts...); err != nil {
@@ -144,13 +151,15 @@ func New(ctx *pulumi.Context, k config.Kafka, retention int64, ns string, zooKee
 	child := pulumi.Parent(c)
 	selector := kube.Labels(Name, nil)
 	props := ServerProperties(k, zooKeeper, retention)
-	if _, err := kube.NewConfigMap(ctx, Name, p.Namespace, selector, pulumi.StringMap{"server.properties": pulumi.String(props)}, child); err != nil {
+	if _, err := kube.NewConfigMap(ctx, Name, p.Namespace, selector, pulumi.StringMap{
+		"server.properties": pulumi.String(props), "log4j.properties": pulumi.String(Log4j),
+	}, child); err != nil {
 		return nil, err
 	}
 	// Each broker's id is its ordinal; it advertises its own stable name.
-	start := fmt.Sprintf(`id=${HOSTNAME##*-}; exec /opt/kafka/bin/kafka-server-start.sh /conf/server.properties `+
+	start := fmt.Sprintf(`id=${HOSTNAME##*-}; exec %s/kafka-server-start.sh %s/server.properties `+
 		`--override broker.id=$id --override advertised.listeners=PLAINTEXT://$HOSTNAME.%s.%s.svc.cluster.local:%d`,
-		Name, ns, Port)
+		Bin, ConfDir, Name, ns, Port)
 	set, err := kube.NewStateful(ctx, kube.Stateful{
 		Name:     Name,
 		Replicas: k.Brokers,
@@ -160,27 +169,34 @@ func New(ctx *pulumi.Context, k config.Kafka, retention int64, ns string, zooKee
 			Command: []string{"bash", "-ec", start},
 			Env: corev1.EnvVarArray{
 				corev1.EnvVarArgs{Name: pulumi.String("KAFKA_HEAP_OPTS"), Value: pulumi.String("-Xms1g -Xmx1g")},
+				corev1.EnvVarArgs{Name: pulumi.String("KAFKA_LOG4J_OPTS"), Value: pulumi.String("-Dlog4j.configuration=file:" + ConfDir + "/log4j.properties")},
+				// kafka-run-class.sh creates its log directory even when nothing is written there.
+				corev1.EnvVarArgs{Name: pulumi.String("LOG_DIR"), Value: pulumi.String("/tmp/kafka-logs")},
 			},
 			Ports:     []kube.Port{{Name: "kafka", Port: Port}},
 			Resources: kube.Resources{CPU: "500m", Memory: "2Gi"},
 			Readiness: kube.TCPProbe("kafka", 10),
 			Liveness:  kube.TCPProbe("kafka", 20),
+			Mounts:    []kube.Mount{{Volume: "config", Path: ConfDir}},
 		},
-		DataPath:       "/var/lib/kafka",
+		DataPath:       DataPath,
 		Storage:        k.Storage,
-		ConfigVolumes:  []kube.ConfigVolume{{Name: "config", Path: "/conf", ConfigMaps: []string{Name}}},
+		Volumes:        []kube.Volume{{Name: "config", ConfigMaps: []string{Name}}},
 		Budget:         1,
 		PodAnnotations: pulumi.StringMap{"posthog-deploy/config-hash": pulumi.String(kube.Hash(props))},
 	}, p, child)
 	if err != nil {
 		return nil, err
 	}
-	script := TopicsScript(k, strings.Join(c.Hosts, ","), retention)
+	script := TopicsScript(k, topics, strings.Join(c.Hosts, ","), retention)
 	c.Topics, err = kube.NewJob(ctx, "kafka-topics-"+kube.Hash(script)[:8], kube.Job{
 		Selector: kube.Labels("kafka-topics", nil),
 		Container: kube.Container{
-			Image:     k.Image,
-			Command:   []string{"bash", "-ec", script},
+			Image:   k.Image,
+			Command: []string{"bash", "-ec", script},
+			Env: corev1.EnvVarArray{
+				corev1.EnvVarArgs{Name: pulumi.String("LOG_DIR"), Value: pulumi.String("/tmp/kafka-logs")},
+			},
 			Resources: kube.Resources{CPU: "100m", Memory: "512Mi"},
 		},
 	}, p, child, pulumi.DependsOn([]pulumi.Resource{set}))

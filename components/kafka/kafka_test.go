@@ -1,27 +1,33 @@
 package kafka
 
 import (
+	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/config/upstream"
 )
 
 func prod() config.Kafka { return config.Defaults(config.Local, config.Prod).Kafka }
 
+var topics = config.Current().Topics
+
 func TestRetentionLeavesHeadroomAndASegmentPerPartition(t *testing.T) {
 	k := prod() // 3 brokers, RF 3, 8 partitions, 100Gi
-	got, err := RetentionBytes(k)
+	got, err := RetentionBytes(k, topics)
 	if err != nil {
 		t.Fatal(err)
 	}
-	perBroker := int64(len(Topics) * k.Partitions * k.ReplicationFactor / k.Brokers)
+	perBroker := int64(len(topics) * k.Partitions * k.ReplicationFactor / k.Brokers)
 	disk := int64(100) << 30
 	if used := perBroker * (got + SegmentBytes); used > disk*3/4 || used < disk*3/4-perBroker {
 		t.Errorf("retention %d: %d partitions use %d of %d bytes, want just under 75%%", got, perBroker, used, disk)
 	}
 	k.Storage = "200Gi"
-	if bigger, _ := RetentionBytes(k); bigger <= got {
+	if bigger, _ := RetentionBytes(k, topics); bigger <= got {
 		t.Errorf("a bigger volume must retain more: %d <= %d", bigger, got)
 	}
 }
@@ -29,20 +35,59 @@ func TestRetentionLeavesHeadroomAndASegmentPerPartition(t *testing.T) {
 func TestRetentionRefusesATooSmallDisk(t *testing.T) {
 	k := prod()
 	k.Storage, k.Partitions = "10Gi", 64
-	_, err := RetentionBytes(k)
+	_, err := RetentionBytes(k, topics)
 	if err == nil || !strings.Contains(err.Error(), `posthog-deploy:kafka.storage: invalid value "10Gi"`) {
 		t.Errorf("error = %v", err)
 	}
 }
 
-func TestTopicsScriptCreatesEveryTopicOnce(t *testing.T) {
-	s := TopicsScript(prod(), "kafka-0:9092", 1<<30)
-	for _, topic := range Topics {
-		if strings.Count(s, "--topic "+topic+" ") != 1 {
-			t.Errorf("topic %s not created exactly once", topic)
+// TestTopicsAreThePinnedReleases: PostHog never creates a topic and the brokers do not
+// auto-create, so a missing topic stops the plugin server at start: the release's list must be
+// exactly the topics its source names, and the Job must create each of them.
+func TestTopicsAreThePinnedReleases(t *testing.T) {
+	r := config.Current()
+	f, err := upstream.Read(fmt.Sprintf("testdata/posthog-%s-topics.tsv", r.Version))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Meta["tag"] != r.Version {
+		t.Fatalf("%s is read at %s, the release is %s", f.Path, f.Meta["tag"], r.Version)
+	}
+	want := f.Column(0)
+	slices.Sort(want)
+	got := slices.Sorted(slices.Values(r.Topics))
+	if !slices.Equal(got, want) {
+		t.Errorf("the release's topics differ from PostHog %s's:\n got %v\nwant %v", r.Version, got, want)
+	}
+	script := TopicsScript(prod(), r.Topics, "kafka-0:9092", 1<<30)
+	created := regexp.MustCompile(`--create --if-not-exists --topic (\S+) `).FindAllStringSubmatch(script, -1)
+	var names []string
+	for _, m := range created {
+		names = append(names, m[1])
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, want) {
+		t.Errorf("the Job creates %v, want exactly %v", names, want)
+	}
+}
+
+func TestTopicsScriptIsIdempotentAndUpdatesRetention(t *testing.T) {
+	s := TopicsScript(prod(), topics, "kafka-0:9092", 1<<30)
+	for _, topic := range topics {
+		if !strings.Contains(s, "--entity-name "+topic+" --add-config retention.bytes=1073741824,retention.ms=259200000\n") {
+			t.Errorf("topic %s: an existing topic keeps its old retention", topic)
 		}
 	}
-	if strings.Count(s, "--if-not-exists") != len(Topics) || !strings.Contains(s, "--replication-factor 3 --config retention.bytes=1073741824 --config retention.ms=259200000") {
+	if strings.Count(s, "--if-not-exists") != len(topics) || !strings.Contains(s, "--replication-factor 3 --config retention.bytes=1073741824 --config retention.ms=259200000") {
 		t.Errorf("script is not idempotent or lacks replication and retention:\n%s", s)
+	}
+	if !strings.HasPrefix(s, "set -e\n") || strings.Contains(s, " kafka-topics.sh") {
+		t.Errorf("the image's scripts are not on PATH; call them by %s:\n%s", Bin, s)
+	}
+}
+
+func TestLogsGoToTheConsoleOnly(t *testing.T) {
+	if !strings.Contains(Log4j, "log4j.rootLogger=INFO, stdout\n") || strings.Contains(Log4j, "FileAppender") {
+		t.Errorf("log4j.properties must log to the console only:\n%s", Log4j)
 	}
 }

@@ -11,7 +11,25 @@ import (
 // immutable, so a change is a new Job, and an unchanged one is not run again.
 type Job struct {
 	Container Container
-	Selector  pulumi.StringMap
+	// Init runs to completion before the container starts (e.g. fetching a CA bundle).
+	Init     []Container
+	Selector pulumi.StringMap
+	// Volumes are the pod's volumes, which the containers' Mounts put in place.
+	Volumes []Volume
+	// ServiceAccount the pod runs as (the cloud identity it acts with); "" is the default.
+	ServiceAccount string
+}
+
+// podSpec is the pod of one run of the Job.
+func (j Job) podSpec(name string) corev1.PodSpecArgs {
+	return corev1.PodSpecArgs{
+		RestartPolicy:      pulumi.String("OnFailure"),
+		InitContainers:     initContainers(j.Init),
+		Containers:         corev1.ContainerArray{j.Container.args(name)},
+		Volumes:            volumes(j.Volumes),
+		SecurityContext:    podSecurity(j.Container.Image),
+		ServiceAccountName: optional(j.ServiceAccount),
+	}
 }
 
 // NewJob creates the Job, retried a few times and kept for a day for its logs.
@@ -23,10 +41,7 @@ func NewJob(ctx *pulumi.Context, name string, j Job, p Placement, opts ...pulumi
 			TtlSecondsAfterFinished: pulumi.Int(86400),
 			Template: corev1.PodTemplateSpecArgs{
 				Metadata: metav1.ObjectMetaArgs{Labels: j.Selector},
-				Spec: corev1.PodSpecArgs{
-					RestartPolicy: pulumi.String("OnFailure"),
-					Containers:    corev1.ContainerArray{j.Container.args(name)},
-				},
+				Spec:     j.podSpec(name),
 			},
 		},
 	}, append([]pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true)}, opts...)...)
@@ -49,10 +64,7 @@ func NewCronJob(ctx *pulumi.Context, name, schedule string, j Job, p Placement, 
 					BackoffLimit: pulumi.Int(2),
 					Template: corev1.PodTemplateSpecArgs{
 						Metadata: metav1.ObjectMetaArgs{Labels: j.Selector},
-						Spec: corev1.PodSpecArgs{
-							RestartPolicy: pulumi.String("OnFailure"),
-							Containers:    corev1.ContainerArray{j.Container.args(name)},
-						},
+						Spec:     j.podSpec(name),
 					},
 				},
 			},

@@ -11,6 +11,8 @@ import (
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/posthog-deploy/posthog-deploy/config"
 )
 
 // ZoneKey and HostKey are the node labels that spreading uses.
@@ -96,8 +98,10 @@ func (r Resources) args() corev1.ResourceRequirementsArgs {
 // Container is a container of a workload's pods.
 type Container struct {
 	// Name of a sidecar; the main container takes the workload's name.
-	Name      string
-	Image     string
+	Name string
+	// Image is the image and the user it runs as: the container runs as that uid and gid, never
+	// as root, where the image has a numeric user (config.Release); otherwise as the image says.
+	Image     config.Image
 	Command   []string
 	Env       corev1.EnvVarArray
 	EnvFrom   corev1.EnvFromSourceArray
@@ -105,14 +109,49 @@ type Container struct {
 	Resources Resources
 	Readiness *corev1.ProbeArgs
 	Liveness  *corev1.ProbeArgs
-	// Mounts maps a mount path to the name of a volume (config or data).
+	// Startup holds the other probes off until it succeeds, for a slow first start.
+	Startup *corev1.ProbeArgs
+	// Mounts put the pod's volumes (config, data, scratch) into the container.
 	Mounts []Mount
 }
 
-// Mount puts a volume at a path in the container.
+// Mount puts a volume at a path in the container; with File, only that key of a config volume,
+// so that the rest of the directory the image ships stays in place.
 type Mount struct {
 	Volume string
 	Path   string
+	File   string
+}
+
+// Volume is a pod volume besides the data volume: the keys of ConfigMaps and Secrets merged into
+// one directory, or an empty scratch directory (Scratch) that lives as long as the pod.
+type Volume struct {
+	Name       string
+	ConfigMaps []string
+	Secrets    []string
+	Scratch    bool
+}
+
+func (v Volume) args() corev1.VolumeArgs {
+	if v.Scratch {
+		return corev1.VolumeArgs{Name: pulumi.String(v.Name), EmptyDir: corev1.EmptyDirVolumeSourceArgs{}}
+	}
+	var sources corev1.VolumeProjectionArray
+	for _, cm := range v.ConfigMaps {
+		sources = append(sources, corev1.VolumeProjectionArgs{ConfigMap: corev1.ConfigMapProjectionArgs{Name: pulumi.String(cm)}})
+	}
+	for _, sec := range v.Secrets {
+		sources = append(sources, corev1.VolumeProjectionArgs{Secret: corev1.SecretProjectionArgs{Name: pulumi.String(sec)}})
+	}
+	return corev1.VolumeArgs{Name: pulumi.String(v.Name), Projected: corev1.ProjectedVolumeSourceArgs{Sources: sources}}
+}
+
+func volumes(vs []Volume) corev1.VolumeArray {
+	var out corev1.VolumeArray
+	for _, v := range vs {
+		out = append(out, v.args())
+	}
+	return out
 }
 
 func (c Container) args(name string) corev1.ContainerArgs {
@@ -122,22 +161,42 @@ func (c Container) args(name string) corev1.ContainerArgs {
 	}
 	var mounts corev1.VolumeMountArray
 	for _, m := range c.Mounts {
-		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String(m.Volume), MountPath: pulumi.String(m.Path)})
+		mount := corev1.VolumeMountArgs{Name: pulumi.String(m.Volume), MountPath: pulumi.String(m.Path)}
+		if m.File != "" {
+			mount.MountPath = pulumi.String(m.Path + "/" + m.File)
+			mount.SubPath = pulumi.String(m.File)
+		}
+		mounts = append(mounts, mount)
+	}
+	security := corev1.SecurityContextArgs{AllowPrivilegeEscalation: pulumi.Bool(false)}
+	if u := c.Image.User; u.UID > 0 {
+		security.RunAsUser, security.RunAsGroup, security.RunAsNonRoot = pulumi.Int(int(u.UID)), pulumi.Int(int(u.GID)), pulumi.Bool(true)
 	}
 	return corev1.ContainerArgs{
-		Name:           pulumi.String(name),
-		Image:          pulumi.String(c.Image),
-		Command:        pulumi.ToStringArray(c.Command),
-		Env:            c.Env,
-		EnvFrom:        c.EnvFrom,
-		Ports:          ports,
-		Resources:      c.Resources.args(),
-		ReadinessProbe: c.Readiness,
-		LivenessProbe:  c.Liveness,
-		VolumeMounts:   mounts,
-		SecurityContext: corev1.SecurityContextArgs{
-			AllowPrivilegeEscalation: pulumi.Bool(false),
-		},
+		Name:            pulumi.String(name),
+		Image:           pulumi.String(c.Image.Ref),
+		Command:         pulumi.ToStringArray(c.Command),
+		Env:             c.Env,
+		EnvFrom:         c.EnvFrom,
+		Ports:           ports,
+		Resources:       c.Resources.args(),
+		ReadinessProbe:  c.Readiness,
+		LivenessProbe:   c.Liveness,
+		StartupProbe:    c.Startup,
+		VolumeMounts:    mounts,
+		SecurityContext: security,
+	}
+}
+
+// podSecurity makes the pod's volumes writable for the main image's group: a fresh volume is
+// owned by root, and these images run as their own user.
+func podSecurity(main config.Image) corev1.PodSecurityContextPtrInput {
+	if main.User.GID == 0 {
+		return nil
+	}
+	return corev1.PodSecurityContextArgs{
+		FsGroup:             pulumi.Int(int(main.User.GID)),
+		FsGroupChangePolicy: pulumi.String("OnRootMismatch"),
 	}
 }
 
@@ -185,6 +244,15 @@ func HTTPProbe(path, port string, periodSeconds int) *corev1.ProbeArgs {
 		PeriodSeconds:    pulumi.Int(periodSeconds),
 		FailureThreshold: pulumi.Int(6),
 	}
+}
+
+// Patient lets a probe fail for up to seconds before it counts: a startup probe's window.
+func Patient(p *corev1.ProbeArgs, seconds int) *corev1.ProbeArgs {
+	period := 10
+	q := *p
+	q.PeriodSeconds = pulumi.Int(period)
+	q.FailureThreshold = pulumi.Int((seconds + period - 1) / period)
+	return &q
 }
 
 // ExecProbe runs a command in the container.

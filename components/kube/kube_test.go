@@ -5,6 +5,8 @@ import (
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/posthog-deploy/posthog-deploy/config"
 )
 
 func TestSpreadIsHardOverZonesOnlyForQuorums(t *testing.T) {
@@ -34,7 +36,7 @@ func TestSpreadIsHardOverZonesOnlyForQuorums(t *testing.T) {
 }
 
 func TestSidecarsSeeTheDataVolume(t *testing.T) {
-	got := sidecars([]Container{{Name: "backup", Image: "a:1", Resources: Resources{CPU: "1", Memory: "1Gi"}}}, "/var/lib/clickhouse")
+	got := sidecars([]Container{{Name: "backup", Image: config.Image{Ref: "a:1"}, Resources: Resources{CPU: "1", Memory: "1Gi"}}}, "/var/lib/clickhouse")
 	c := got[0].(corev1.ContainerArgs)
 	mounts := c.VolumeMounts.(corev1.VolumeMountArray)
 	m := mounts[0].(corev1.VolumeMountArgs)
@@ -54,5 +56,37 @@ func TestResourcesLimitMemoryToTheRequest(t *testing.T) {
 func TestHashChangesWithContent(t *testing.T) {
 	if Hash("a") == Hash("b") || Hash("a", "b") != Hash("ab") || len(Hash("x")) != 16 {
 		t.Error("Hash must be a 16-character digest of the concatenated parts")
+	}
+}
+
+func TestContainersRunAsTheImagesUser(t *testing.T) {
+	c := Container{Image: config.Image{Ref: "zookeeper:3.8.6", User: config.User{UID: 1000, GID: 1000}}}.args("zk")
+	sc := c.SecurityContext.(corev1.SecurityContextArgs)
+	if sc.RunAsUser != pulumi.Int(1000) || sc.RunAsGroup != pulumi.Int(1000) || sc.RunAsNonRoot != pulumi.Bool(true) {
+		t.Errorf("securityContext = %+v: run as the image's numeric user, never root", sc)
+	}
+	pod := podSecurity(config.Image{User: config.User{UID: 1000, GID: 1000}}).(corev1.PodSecurityContextArgs)
+	if pod.FsGroup != pulumi.Int(1000) {
+		t.Errorf("fsGroup = %v: a new volume is root's; the image's group must be able to write it", pod.FsGroup)
+	}
+	// An image whose user has no fixed uid (PostHog's) keeps its own user.
+	named := Container{Image: config.Image{Ref: "posthog/posthog:release-1.43.0"}}.args("web").SecurityContext.(corev1.SecurityContextArgs)
+	if named.RunAsUser != nil || named.RunAsNonRoot != nil || podSecurity(config.Image{}) != nil {
+		t.Errorf("securityContext = %+v: an image without a numeric user must keep its own", named)
+	}
+}
+
+func TestFileMountKeepsTheRestOfTheDirectory(t *testing.T) {
+	c := Container{Image: config.Image{Ref: "a:1"}, Mounts: []Mount{{Volume: "config", Path: "/conf", File: "zoo.cfg"}}}.args("zk")
+	m := c.VolumeMounts.(corev1.VolumeMountArray)[0].(corev1.VolumeMountArgs)
+	if m.MountPath != pulumi.String("/conf/zoo.cfg") || m.SubPath != pulumi.String("zoo.cfg") {
+		t.Errorf("mount = %+v: one file, by subPath, so the image's other files in /conf stay", m)
+	}
+}
+
+func TestPatientStartupWindow(t *testing.T) {
+	p := Patient(HTTPProbe("/_health", "http", 30), 900)
+	if p.PeriodSeconds != pulumi.Int(10) || p.FailureThreshold != pulumi.Int(90) {
+		t.Errorf("startup probe = every %v, %v failures: want 900 s", p.PeriodSeconds, p.FailureThreshold)
 	}
 }

@@ -24,8 +24,8 @@ type Stateful struct {
 	// DataPath is where the volume named "data" is mounted; Storage is its size.
 	DataPath string
 	Storage  string
-	// ConfigVolumes are ConfigMaps or Secrets mounted read-only (volume name → mount path).
-	ConfigVolumes []ConfigVolume
+	// Volumes are the pod's other volumes, which the containers' Mounts put in place.
+	Volumes []Volume
 	// Budget is the pod disruption budget's maxUnavailable; 0 skips the budget (a set whose
 	// group shares one budget, such as a ClickHouse shard).
 	Budget int
@@ -35,25 +35,6 @@ type Stateful struct {
 	ServiceAccount string
 	// Pool is the dedicated node pool the pods run on (see PoolLabel); "" is any node.
 	Pool string
-}
-
-// ConfigVolume mounts the keys of ConfigMaps and Secrets, merged, as files in one directory.
-type ConfigVolume struct {
-	Name       string
-	Path       string
-	ConfigMaps []string
-	Secrets    []string
-}
-
-func (v ConfigVolume) volume() corev1.VolumeArgs {
-	var sources corev1.VolumeProjectionArray
-	for _, cm := range v.ConfigMaps {
-		sources = append(sources, corev1.VolumeProjectionArgs{ConfigMap: corev1.ConfigMapProjectionArgs{Name: pulumi.String(cm)}})
-	}
-	for _, sec := range v.Secrets {
-		sources = append(sources, corev1.VolumeProjectionArgs{Secret: corev1.SecretProjectionArgs{Name: pulumi.String(sec)}})
-	}
-	return corev1.VolumeArgs{Name: pulumi.String(v.Name), Projected: corev1.ProjectedVolumeSourceArgs{Sources: sources}}
 }
 
 // NewStateful creates the headless Service, the StatefulSet and (with a Budget) its
@@ -76,11 +57,6 @@ func NewStateful(ctx *pulumi.Context, s Stateful, p Placement, opts ...pulumi.Re
 
 	c := s.Container
 	c.Mounts = append([]Mount{{Volume: "data", Path: s.DataPath}}, c.Mounts...)
-	var volumes corev1.VolumeArray
-	for _, v := range s.ConfigVolumes {
-		volumes = append(volumes, v.volume())
-		c.Mounts = append(c.Mounts, Mount{Volume: v.Name, Path: v.Path})
-	}
 	group := s.SpreadGroup
 	if group == nil {
 		group = s.Selector
@@ -121,7 +97,8 @@ func NewStateful(ctx *pulumi.Context, s Stateful, p Placement, opts ...pulumi.Re
 				Metadata: metav1.ObjectMetaArgs{Labels: podLabels, Annotations: s.PodAnnotations},
 				Spec: corev1.PodSpecArgs{
 					Containers:                    append(corev1.ContainerArray{c.args(s.Name)}, sidecars(s.Sidecars, s.DataPath)...),
-					Volumes:                       volumes,
+					Volumes:                       volumes(s.Volumes),
+					SecurityContext:               podSecurity(c.Image),
 					TopologySpreadConstraints:     spread(group, p, true),
 					TerminationGracePeriodSeconds: pulumi.Int(60),
 					ServiceAccountName:            optional(s.ServiceAccount),

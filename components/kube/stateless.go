@@ -23,6 +23,11 @@ type Stateless struct {
 	PodAnnotations pulumi.StringMapInput
 	// ServiceAccount the pods run as (the cloud identity they act with); "" is the default.
 	ServiceAccount string
+	// Volumes are the pod's volumes, which the containers' Mounts put in place.
+	Volumes []Volume
+	// Budget is the pod disruption budget's maxUnavailable when more than one replica runs
+	// (default 1).
+	Budget int
 }
 
 // NewStateless creates the Deployment, its Service (if it has ports), its HPA (if Max > Min)
@@ -51,6 +56,8 @@ func NewStateless(ctx *pulumi.Context, s Stateless, p Placement, opts ...pulumi.
 				Spec: corev1.PodSpecArgs{
 					InitContainers:            initContainers(s.Init),
 					Containers:                corev1.ContainerArray{s.Container.args(s.Name)},
+					Volumes:                   volumes(s.Volumes),
+					SecurityContext:           podSecurity(s.Container.Image),
 					TopologySpreadConstraints: spread(s.Selector, p, false),
 					ServiceAccountName:        optional(s.ServiceAccount),
 				},
@@ -87,7 +94,7 @@ func NewStateless(ctx *pulumi.Context, s Stateless, p Placement, opts ...pulumi.
 		}
 	}
 	if s.Max > 1 {
-		if _, err := NewBudget(ctx, s.Name, p.Namespace, s.Selector, 1, opts...); err != nil {
+		if _, err := NewBudget(ctx, s.Name, p.Namespace, s.Selector, max(s.Budget, 1), opts...); err != nil {
 			return nil, err
 		}
 	}

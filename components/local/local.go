@@ -48,6 +48,7 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 		return nil, err
 	}
 	f.Postgres = pg.Endpoint
+	f.Postgres.TLS = foundation.PostgresTLS{Mode: "disable"}
 	store, err := objectstore.New(ctx, cfg.ObjectStore, cfg.Namespace, cfg.Secrets.ObjectStoreSecretKey, placement, f.Options()...)
 	if err != nil {
 		return nil, err

@@ -1,10 +1,12 @@
 // Package posthog deploys the PostHog application onto the data plane: its settings as a
 // ConfigMap and a Secret, the migrations Job, the web, events (capture), plugin-server and
-// worker services with autoscalers and budgets, and the Ingress.
+// worker services with autoscalers and budgets, and the Ingress. What each process reads, serves
+// and needs is PostHog 1.43.0's, from its source at that tag (docs/compatibility.md).
 package posthog
 
 import (
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -19,22 +21,31 @@ import (
 	"github.com/posthog-deploy/posthog-deploy/config"
 )
 
-// Settings names the ConfigMap and Secret every PostHog service reads its settings from.
+// Settings names the ConfigMap and Secret every PostHog service reads its settings from;
+// Migrations the Secret that gives the migrations Job its direct connection to PostgreSQL.
 const (
-	Settings = "posthog"
+	Settings   = "posthog"
+	Migrations = "posthog-migrate"
 	// TLSSecret is where the Ingress expects its certificate (from cert-manager or by hand).
 	TLSSecret = "posthog-tls"
-	httpPort  = 8000
+	// webPort is gunicorn's (bin/docker-server); pluginPort the plugin server's health server,
+	// fixed in its source (plugin-server/src/main/services/http-server.ts).
+	webPort    = 8000
+	pluginPort = 6738
 )
 
-// Service is one PostHog service: a Deployment of the PostHog image running Command.
+// Service is one PostHog service: a Deployment of the PostHog image running Command, with the
+// probes of what that process serves.
 type Service struct {
 	Name    string
 	Command []string
-	// Port is served over HTTP with the Health paths; 0 for a service with no port (worker).
+	// Port is served over HTTP; 0 for a service with no port (the worker).
 	Port      int
-	Ready     string
-	Live      string
+	Readiness *corev1.ProbeArgs
+	Liveness  *corev1.ProbeArgs
+	// Startup covers the first start: every bin/ script runs bin/migrate-check first, and the
+	// plugin server opens its port only once Kafka, PostgreSQL, Redis and ClickHouse answer.
+	Startup   *corev1.ProbeArgs
 	Scale     config.Scale
 	Resources kube.Resources
 	// Paths are the Ingress paths routed to this service.
@@ -44,16 +55,40 @@ type Service struct {
 // Services lays out PostHog's services for the stack's sizes. Capture paths go to the events
 // service, so a surge of events never starves the app.
 func Services(ph config.PostHog) []Service {
+	// Django's health middleware (posthog/health.py): /_livez answers while the process does;
+	// /_readyz?role= checks what that role needs (web: PostgreSQL, migrations, cache; events:
+	// Kafka). The roles are exactly events, web and worker.
+	django := func(role string) (ready, live, startup *corev1.ProbeArgs) {
+		live = kube.HTTPProbe("/_livez", "http", 10)
+		return kube.HTTPProbe("/_readyz?role="+role, "http", 10), live, kube.Patient(live, 600)
+	}
+	webReady, webLive, webStart := django("web")
+	eventsReady, eventsLive, eventsStart := django("events")
+	// The plugin server: /_health answers once it runs, /_ready once its ingestion consumer has
+	// joined its group.
+	pluginLive := kube.HTTPProbe("/_health", "http", 20)
+	// The worker serves nothing: ask Celery whether this pod's worker (named node@<hostname> by
+	// bin/docker-worker-celery) answers a ping.
+	workerPing := kube.ExecProbe(120, "sh", "-c", "celery -A posthog inspect ping -d node@$HOSTNAME -t 10")
+	workerPing.TimeoutSeconds, workerPing.FailureThreshold = pulumi.Int(60), pulumi.Int(3)
+	workerStart := *workerPing
+	workerStart.PeriodSeconds, workerStart.FailureThreshold = pulumi.Int(60), pulumi.Int(15)
 	return []Service{
-		{Name: "posthog-web", Command: []string{"./bin/docker-server"}, Port: httpPort, Ready: "/_readyz", Live: "/_livez",
+		{Name: "posthog-web", Command: []string{"./bin/docker-server"}, Port: webPort,
+			Readiness: webReady, Liveness: webLive, Startup: webStart,
 			Scale: ph.Web, Resources: kube.Resources{CPU: "500m", Memory: "1Gi"}, Paths: []string{"/"}},
-		{Name: "posthog-events", Command: []string{"./bin/docker-server"}, Port: httpPort, Ready: "/_readyz", Live: "/_livez",
+		{Name: "posthog-events", Command: []string{"./bin/docker-server"}, Port: webPort,
+			Readiness: eventsReady, Liveness: eventsLive, Startup: eventsStart,
 			Scale: ph.Events, Resources: kube.Resources{CPU: "500m", Memory: "1Gi"},
 			Paths: []string{"/e", "/capture", "/batch", "/decide", "/track", "/engage", "/s"}},
-		{Name: "posthog-plugins", Command: []string{"./bin/plugin-server"}, Port: 6738, Ready: "/_ready", Live: "/_health",
+		// --no-restart-loop: Kubernetes restarts it, not the script's own loop.
+		{Name: "posthog-plugins", Command: []string{"./bin/plugin-server", "--no-restart-loop"}, Port: pluginPort,
+			Readiness: kube.HTTPProbe("/_ready", "http", 10), Liveness: pluginLive, Startup: kube.Patient(pluginLive, 900),
 			Scale: ph.Plugins, Resources: kube.Resources{CPU: "500m", Memory: "1Gi"}},
-		{Name: "posthog-worker", Command: []string{"./bin/docker-worker-celery", "--with-scheduler"},
-			Scale: config.Scale{Min: ph.Workers, Max: ph.Workers}, Resources: kube.Resources{CPU: "500m", Memory: "1Gi"}},
+		// Two Celery processes: without --concurrency Celery starts one per CPU of the node.
+		{Name: "posthog-worker", Command: []string{"./bin/docker-worker-celery", "--with-scheduler", "--concurrency=2"},
+			Readiness: workerPing, Liveness: workerPing, Startup: &workerStart,
+			Scale: config.Scale{Min: ph.Workers, Max: ph.Workers}, Resources: kube.Resources{CPU: "500m", Memory: "2Gi"}},
 	}
 }
 
@@ -66,21 +101,33 @@ type App struct {
 
 // Args is what PostHog connects to.
 type Args struct {
-	Postgres      foundation.Postgres
+	// Postgres is where the services connect (PgBouncer, in transaction pooling); Migrations
+	// where the migrations Job does (the database itself, verified over TLS on a cloud).
+	Postgres   foundation.Postgres
+	Migrations foundation.Postgres
+	// Fetch is the image that fetches a CA bundle the cloud publishes as a file.
+	Fetch         config.Image
 	ObjectStorage foundation.ObjectStorage
 	ClickHouse    *clickhouse.Cluster
 	KafkaHosts    []string
 	RedisURL      string
 	Secrets       config.Secrets
+	// SkipServiceVersionCheck says why PostHog's start-up version check is off ("" keeps it).
+	SkipServiceVersionCheck string
 	// AwaitLoadBalancers waits for the Ingress to get an address.
 	AwaitLoadBalancers bool
 	// DependsOn are what must exist before the migrations run (the data services, the topics).
 	DependsOn []pulumi.Resource
 }
 
-// Env is the plain (non-secret) settings every PostHog service reads. PostHog's object storage
-// speaks S3 only: on a store that does not, recordings and exports stay in ClickHouse and Postgres.
+// Env is the plain (non-secret) settings every PostHog service reads: Django's and the plugin
+// server's, by the names each reads at 1.43.0. PostHog's object storage speaks S3 only: on a
+// store that does not, exports and uploads stay off.
 func Env(ph config.PostHog, a Args) map[string]string {
+	kafkaURLs := make([]string, len(a.KafkaHosts))
+	for i, h := range a.KafkaHosts {
+		kafkaURLs[i] = "kafka://" + h
+	}
 	env := map[string]string{
 		"SITE_URL":                    "https://" + ph.Domain,
 		"IS_BEHIND_PROXY":             "true",
@@ -89,23 +136,43 @@ func Env(ph config.PostHog, a Args) map[string]string {
 		"CLICKHOUSE_CLUSTER":          a.ClickHouse.Topology.Cluster,
 		"CLICKHOUSE_DATABASE":         clickhouse.Database,
 		"CLICKHOUSE_USER":             clickhouse.User,
-		"CLICKHOUSE_SECURE":           "false",
-		"CLICKHOUSE_VERIFY":           "false",
-		"CLICKHOUSE_REPLICATION":      "true",
-		"KAFKA_HOSTS":                 strings.Join(a.KafkaHosts, ","),
-		"REDIS_URL":                   a.RedisURL,
-		"OBJECT_STORAGE_ENABLED":      "true",
-		"OBJECT_STORAGE_ENDPOINT":     a.ObjectStorage.Endpoint,
-		"OBJECT_STORAGE_REGION":       a.ObjectStorage.Region,
-		"OBJECT_STORAGE_BUCKET":       a.ObjectStorage.Buckets.Data,
+		// Django defaults CLICKHOUSE_SECURE to true in production; the replicas serve plain
+		// native and HTTP ports inside the cluster.
+		"CLICKHOUSE_SECURE":      "false",
+		"CLICKHOUSE_REPLICATION": "true",
+		// Django reads KAFKA_URL (kafka://host:port, comma-separated) and bakes it into the
+		// ClickHouse Kafka tables its migrations create; the plugin server reads KAFKA_HOSTS.
+		"KAFKA_URL":   strings.Join(kafkaURLs, ","),
+		"KAFKA_HOSTS": strings.Join(a.KafkaHosts, ","),
+		"REDIS_URL":   a.RedisURL,
+		// Behind PgBouncer's transaction pooling Django must not use server-side cursors.
+		"USING_PGBOUNCER":         "true",
+		"OBJECT_STORAGE_ENABLED":  "true",
+		"OBJECT_STORAGE_ENDPOINT": a.ObjectStorage.Endpoint,
+		"OBJECT_STORAGE_BUCKET":   a.ObjectStorage.Buckets.Data,
 	}
 	if a.ObjectStorage.API != foundation.S3 {
 		env["OBJECT_STORAGE_ENABLED"] = "false"
-		for _, k := range []string{"OBJECT_STORAGE_ENDPOINT", "OBJECT_STORAGE_REGION", "OBJECT_STORAGE_BUCKET"} {
-			delete(env, k)
-		}
+		delete(env, "OBJECT_STORAGE_ENDPOINT")
+		delete(env, "OBJECT_STORAGE_BUCKET")
+	}
+	if a.SkipServiceVersionCheck != "" {
+		env["SKIP_SERVICE_VERSION_REQUIREMENTS"] = "1"
 	}
 	return env
+}
+
+// MigrationsURL is the migrations' DATABASE_URL: the database itself, with its certificate
+// verified where it has one (dj-database-url passes sslmode and sslrootcert to libpq).
+func MigrationsURL(pg foundation.Postgres) pulumi.StringOutput {
+	query := url.Values{"sslmode": {pg.TLS.Mode}}
+	if pg.TLS.Mode == "" {
+		query.Set("sslmode", "disable")
+	}
+	if pg.TLS.Verified() {
+		query.Set("sslrootcert", foundation.CAPath)
+	}
+	return pg.URL(query)
 }
 
 // New deploys PostHog.
@@ -123,7 +190,7 @@ func New(ctx *pulumi.Context, ph config.PostHog, args Args, p kube.Placement, op
 	}
 	secrets := pulumi.StringMap{
 		"SECRET_KEY":          args.Secrets.SecretKey,
-		"DATABASE_URL":        args.Postgres.URL(),
+		"DATABASE_URL":        args.Postgres.URL(url.Values{"sslmode": {"disable"}}),
 		"CLICKHOUSE_PASSWORD": args.Secrets.ClickHousePassword,
 	}
 	if c := args.ObjectStorage.Credentials; c != nil && args.ObjectStorage.API == foundation.S3 {
@@ -134,39 +201,34 @@ func New(ctx *pulumi.Context, ph config.PostHog, args Args, p kube.Placement, op
 	if err != nil {
 		return nil, err
 	}
+	direct, err := kube.NewSecret(ctx, Migrations, p.Namespace, labels,
+		pulumi.StringMap{"DATABASE_URL": MigrationsURL(args.Migrations)}, child)
+	if err != nil {
+		return nil, err
+	}
 	settings := corev1.EnvFromSourceArray{
 		corev1.EnvFromSourceArgs{ConfigMapRef: corev1.ConfigMapEnvSourceArgs{Name: pulumi.String(Settings)}},
 		corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(Settings)}},
 	}
 	base := kube.Container{Image: ph.Image, EnvFrom: settings}
 
-	// Migrations run once per image; every service waits for them, in the engine (DependsOn)
-	// and in the pod (an init container), since the engine cannot see a Job finish.
-	migrate := base
-	migrate.Command = []string{"./bin/migrate"}
-	migrate.Resources = kube.Resources{CPU: "500m", Memory: "1Gi"}
-	job, err := kube.NewJob(ctx, "posthog-migrate-"+kube.Hash(ph.Image)[:8], kube.Job{
-		Container: migrate, Selector: kube.Labels("posthog-migrate", nil),
-	}, p, child, pulumi.DependsOn(append([]pulumi.Resource{cm, secret}, args.DependsOn...)))
+	job, err := newMigrations(ctx, ph, args, base, p, child,
+		pulumi.DependsOn(append([]pulumi.Resource{cm, secret, direct}, args.DependsOn...)))
 	if err != nil {
 		return nil, err
 	}
 	waitForMigrations := base
 	waitForMigrations.Command = []string{"sh", "-c", "until python manage.py migrate --check; do echo waiting for migrations; sleep 5; done"}
-	waitForMigrations.Resources = kube.Resources{CPU: "100m", Memory: "256Mi"}
+	waitForMigrations.Resources = kube.Resources{CPU: "100m", Memory: "512Mi"}
 
 	settingsHash := kube.Hash(fmt.Sprint(sortedPairs(env)))
 	for _, svc := range Services(ph) {
 		c := base
 		c.Command = svc.Command
 		c.Resources = svc.Resources
+		c.Readiness, c.Liveness, c.Startup = svc.Readiness, svc.Liveness, svc.Startup
 		if svc.Port != 0 {
 			c.Ports = []kube.Port{{Name: "http", Port: svc.Port}}
-			c.Readiness = kube.HTTPProbe(svc.Ready, "http", 10)
-			c.Liveness = kube.HTTPProbe(svc.Live, "http", 20)
-		} else {
-			c.Readiness = kube.ExecProbe(60, "sh", "-c", "celery -A posthog inspect ping -d celery@$HOSTNAME")
-			c.Liveness = c.Readiness
 		}
 		if _, err := kube.NewStateless(ctx, kube.Stateless{
 			Name: svc.Name, Min: svc.Scale.Min, Max: svc.Scale.Max,
@@ -186,6 +248,28 @@ func New(ctx *pulumi.Context, ph config.PostHog, args Args, p kube.Placement, op
 		return nil, err
 	}
 	return app, nil
+}
+
+// newMigrations runs bin/migrate once per image; every service waits for it, in the engine
+// (DependsOn) and in the pod (an init container), since the engine cannot see a Job finish. It
+// connects to the database directly, as PostHog's chart did, not through PgBouncer's
+// transaction pooling.
+func newMigrations(ctx *pulumi.Context, ph config.PostHog, args Args, base kube.Container, p kube.Placement,
+	opts ...pulumi.ResourceOption) (pulumi.Resource, error) {
+	migrate := base
+	migrate.Command = []string{"./bin/migrate"}
+	migrate.Resources = kube.Resources{CPU: "500m", Memory: "1Gi"}
+	migrate.Env = corev1.EnvVarArray{
+		corev1.EnvVarArgs{Name: pulumi.String("DATABASE_URL"), ValueFrom: corev1.EnvVarSourceArgs{
+			SecretKeyRef: corev1.SecretKeySelectorArgs{Name: pulumi.String(Migrations), Key: pulumi.String("DATABASE_URL")}}},
+		corev1.EnvVarArgs{Name: pulumi.String("USING_PGBOUNCER"), Value: pulumi.String("false")},
+	}
+	job := kube.Job{Container: migrate, Selector: kube.Labels("posthog-migrate", nil)}
+	if volume, fetch, mount := args.Migrations.TLS.CAMount(args.Fetch); volume.Name != "" {
+		job.Volumes, job.Init = []kube.Volume{volume}, fetch
+		job.Container.Mounts = []kube.Mount{mount}
+	}
+	return kube.NewJob(ctx, "posthog-migrate-"+kube.Hash(ph.Image.Ref)[:8], job, p, opts...)
 }
 
 func sortedPairs(m map[string]string) []string {

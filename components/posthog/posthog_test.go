@@ -1,28 +1,217 @@
 package posthog
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/posthog-deploy/posthog-deploy/components/clickhouse"
+	"github.com/posthog-deploy/posthog-deploy/components/foundation"
 	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/config/upstream"
 )
+
+func byName(ph config.PostHog) map[string]Service {
+	m := map[string]Service{}
+	for _, s := range Services(ph) {
+		m[s.Name] = s
+	}
+	return m
+}
 
 func TestServicesRouteCaptureToEvents(t *testing.T) {
 	ph := config.Defaults(config.Local, config.Prod).PostHog
-	byName := map[string]Service{}
-	for _, s := range Services(ph) {
-		byName[s.Name] = s
-	}
-	if got := byName["posthog-events"].Paths; !slices.Contains(got, "/e") || !slices.Contains(got, "/capture") || !slices.Contains(got, "/batch") {
+	services := byName(ph)
+	if got := services["posthog-events"].Paths; !slices.Contains(got, "/e") || !slices.Contains(got, "/capture") || !slices.Contains(got, "/batch") {
 		t.Errorf("events paths = %v", got)
 	}
-	if got := byName["posthog-web"].Paths; !slices.Equal(got, []string{"/"}) {
+	if got := services["posthog-web"].Paths; !slices.Equal(got, []string{"/"}) {
 		t.Errorf("web paths = %v", got)
 	}
-	if w := byName["posthog-worker"]; w.Port != 0 || w.Scale.Min != ph.Workers || w.Scale.Max != ph.Workers {
+	if w := services["posthog-worker"]; w.Port != 0 || w.Scale.Min != ph.Workers || w.Scale.Max != ph.Workers {
 		t.Errorf("worker = %+v: no port, a fixed count", w)
 	}
-	if p := byName["posthog-plugins"]; p.Scale != ph.Plugins || p.Port == 0 {
+	if p := services["posthog-plugins"]; p.Scale != ph.Plugins || p.Port == 0 {
 		t.Errorf("plugins = %+v", p)
+	}
+}
+
+// release reads a fact file of the pinned PostHog release.
+func release(t *testing.T, kind string) upstream.File {
+	t.Helper()
+	version := config.Current().Version
+	f, err := upstream.Read(fmt.Sprintf("testdata/posthog-%s-%s.tsv", version, kind))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Meta["tag"] != version {
+		t.Fatalf("%s is read at %s, the release is %s", f.Path, f.Meta["tag"], version)
+	}
+	return f
+}
+
+func args(api foundation.API, skip string) Args {
+	return Args{
+		ObjectStorage: foundation.ObjectStorage{API: api, Endpoint: "https://s3.eu-west-1.amazonaws.com",
+			Region: "eu-west-1", Buckets: foundation.Buckets{Data: "data", Backups: "backups"}},
+		ClickHouse:              &clickhouse.Cluster{Host: "clickhouse.ph.svc.cluster.local", Topology: clickhouse.NewTopology("posthog", 2, 2, "ph")},
+		KafkaHosts:              []string{"kafka-0.kafka.ph.svc.cluster.local:9092", "kafka-1.kafka.ph.svc.cluster.local:9092"},
+		RedisURL:                "redis://redis-0.redis.ph.svc.cluster.local:6379/",
+		SkipServiceVersionCheck: skip,
+	}
+}
+
+// secretKeys are the keys of the Secrets whose values reach the containers as variables.
+var secretKeys = []string{"SECRET_KEY", "DATABASE_URL", "CLICKHOUSE_PASSWORD", "OBJECT_STORAGE_ACCESS_KEY_ID",
+	"OBJECT_STORAGE_SECRET_ACCESS_KEY", "USING_PGBOUNCER"}
+
+// TestEveryVariableIsOneThePinnedReleaseReads: a misspelt or outdated variable (KAFKA_HOSTS for
+// Django, OBJECT_STORAGE_REGION) is silently ignored and leaves a default in place; and what
+// PostHog refuses to start without must be set.
+func TestEveryVariableIsOneThePinnedReleaseReads(t *testing.T) {
+	f := release(t, "env")
+	readers := map[string]string{}
+	var required []string
+	for _, row := range f.Rows {
+		readers[row[0]] = row[1]
+		if strings.Contains(row[2], "REQUIRED") {
+			required = append(required, row[0])
+		}
+	}
+	set := map[string]bool{}
+	for _, a := range []Args{args(foundation.S3, ""), args(foundation.S3, "managed PostgreSQL"), args(foundation.AzureBlob, "")} {
+		for k := range Env(config.Defaults(config.Local, config.Prod).PostHog, a) {
+			set[k] = true
+		}
+	}
+	for _, k := range secretKeys {
+		set[k] = true
+	}
+	for k := range set {
+		if !strings.Contains(readers[k], "django") && !strings.Contains(readers[k], "plugin-server") {
+			t.Errorf("%s is set, but PostHog %s reads no such variable", k, f.Meta["tag"])
+		}
+	}
+	for _, k := range required {
+		if !set[k] {
+			t.Errorf("%s is required by PostHog %s and not set", k, f.Meta["tag"])
+		}
+	}
+	for k, reader := range map[string]string{"KAFKA_URL": "django", "KAFKA_HOSTS": "plugin-server"} {
+		if !strings.Contains(readers[k], reader) {
+			t.Errorf("the facts say %s is not read by %s: revisit the Kafka settings", k, reader)
+		}
+	}
+}
+
+func TestKafkaURLsCarryTheSchemeDjangoParses(t *testing.T) {
+	env := Env(config.Defaults(config.Local, config.Prod).PostHog, args(foundation.S3, ""))
+	// Django: ",".join(urlparse(h).netloc for h in KAFKA_URL.split(",")); a bare host:port has
+	// no netloc, and the ClickHouse Kafka tables would be created pointing nowhere.
+	if env["KAFKA_URL"] != "kafka://kafka-0.kafka.ph.svc.cluster.local:9092,kafka://kafka-1.kafka.ph.svc.cluster.local:9092" {
+		t.Errorf("KAFKA_URL = %q", env["KAFKA_URL"])
+	}
+	if env["KAFKA_HOSTS"] != "kafka-0.kafka.ph.svc.cluster.local:9092,kafka-1.kafka.ph.svc.cluster.local:9092" {
+		t.Errorf("KAFKA_HOSTS = %q", env["KAFKA_HOSTS"])
+	}
+	if _, ok := env["OBJECT_STORAGE_REGION"]; ok {
+		t.Error("OBJECT_STORAGE_REGION is not read at 1.43.0 (the region is fixed to us-east-1 in posthog/storage/object_storage.py)")
+	}
+	if env["USING_PGBOUNCER"] != "true" || env["CLICKHOUSE_SECURE"] != "false" {
+		t.Errorf("env = %v", env)
+	}
+	if _, ok := env["SKIP_SERVICE_VERSION_REQUIREMENTS"]; ok {
+		t.Error("the version check is skipped without a reason")
+	}
+	if Env(config.PostHog{}, args(foundation.S3, "managed"))["SKIP_SERVICE_VERSION_REQUIREMENTS"] != "1" {
+		t.Error("the version check is not skipped where the release row says it must be")
+	}
+}
+
+func path(p *corev1.ProbeArgs) (string, string) {
+	if p == nil {
+		return "", ""
+	}
+	if p.Exec != nil {
+		return "exec", fmt.Sprint(p.Exec.(corev1.ExecActionArgs).Command)
+	}
+	get := p.HttpGet.(corev1.HTTPGetActionArgs)
+	return fmt.Sprint(get.Path), fmt.Sprint(get.Port)
+}
+
+// TestServicesRunWhatTheImageShipsAndProbeWhatItServes holds each service's command, flags,
+// port and probes to what the pinned release's scripts and health servers are.
+func TestServicesRunWhatTheImageShipsAndProbeWhatItServes(t *testing.T) {
+	f := release(t, "processes")
+	facts := map[string]bool{}
+	for _, row := range f.Rows {
+		facts[row[0]+" "+row[1]] = true
+	}
+	for _, svc := range Services(config.Defaults(config.Local, config.Prod).PostHog) {
+		script := svc.Command[0]
+		if !facts["script "+script] {
+			t.Errorf("%s runs %s, which the image does not ship", svc.Name, script)
+		}
+		for _, flag := range svc.Command[1:] {
+			if !facts["flag "+script+" "+flag] && !facts["flag "+script+" "+strings.SplitN(flag, "=", 2)[0]+"=<N>"] {
+				t.Errorf("%s passes %s, which %s does not take", svc.Name, flag, script)
+			}
+		}
+		if svc.Port != 0 && !facts[fmt.Sprintf("port %s %d", script, svc.Port)] {
+			t.Errorf("%s expects port %d, where %s does not listen", svc.Name, svc.Port, script)
+		}
+		if svc.Readiness == nil || svc.Liveness == nil || svc.Startup == nil {
+			t.Errorf("%s lacks a readiness, liveness or startup probe", svc.Name)
+			continue
+		}
+		for kind, p := range map[string]*corev1.ProbeArgs{"readiness": svc.Readiness, "liveness": svc.Liveness, "startup": svc.Startup} {
+			what, port := path(p)
+			switch {
+			case what == "exec":
+				if !strings.Contains(port, "-d node@$HOSTNAME") || !facts["celery-name node@%h"] {
+					t.Errorf("%s %s probe %s does not ask this pod's worker (node@<hostname>)", svc.Name, kind, port)
+				}
+			case port != "http" || !facts["http "+script+" "+what]:
+				t.Errorf("%s %s probe %s on %s: %s serves no such path", svc.Name, kind, what, port, script)
+			}
+		}
+	}
+	services := byName(config.Defaults(config.Local, config.Prod).PostHog)
+	for name, want := range map[string]string{"posthog-web": "/_readyz?role=web", "posthog-events": "/_readyz?role=events"} {
+		if got, _ := path(services[name].Readiness); got != want {
+			t.Errorf("%s readiness = %s, want %s (what that role needs, not every check)", name, got, want)
+		}
+	}
+	if !slices.Contains(services["posthog-plugins"].Command, "--no-restart-loop") {
+		t.Error("the plugin server restarts itself in a loop: Kubernetes never sees it fail")
+	}
+}
+
+func TestMigrationsVerifyTheDatabase(t *testing.T) {
+	for _, tc := range []struct {
+		tls  foundation.PostgresTLS
+		want []string
+	}{
+		{foundation.PostgresTLS{Mode: "verify-full", CAURL: "https://ca"}, []string{"sslmode=verify-full", "sslrootcert=%2Fetc%2Fpostgres-ca%2Fca.pem"}},
+		{foundation.PostgresTLS{Mode: "verify-ca"}, []string{"sslmode=verify-ca", "sslrootcert="}},
+		{foundation.PostgresTLS{Mode: "disable"}, []string{"sslmode=disable"}},
+	} {
+		pg := foundation.Postgres{Host: pulumi.String("db").ToStringOutput(), Port: 5432, Database: "posthog", User: "posthog",
+			Password: pulumi.String("pw/+@").ToStringOutput(), TLS: tc.tls}
+		got := make(chan string, 1)
+		MigrationsURL(pg).ApplyT(func(s string) string { got <- s; return s })
+		u := <-got
+		for _, w := range tc.want {
+			if !strings.Contains(u, w) {
+				t.Errorf("%s: URL lacks %s", tc.tls.Mode, w)
+			}
+		}
+		if tc.tls.Mode == "disable" && strings.Contains(u, "sslrootcert") {
+			t.Errorf("a server without TLS gets a CA")
+		}
 	}
 }

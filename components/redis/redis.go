@@ -1,5 +1,6 @@
-// Package redis deploys the Redis that PostHog uses as its cache and Celery task queue, with an
-// append-only file on a persistent volume so that queued tasks survive a restart.
+// Package redis deploys the Redis that PostHog uses as its cache and as Celery's broker, with an
+// append-only file on a persistent volume so that queued tasks survive a restart, and no
+// eviction: an evicted key may be a queued task.
 package redis
 
 import (
@@ -11,11 +12,21 @@ import (
 	"github.com/posthog-deploy/posthog-deploy/config"
 )
 
-// Name is the StatefulSet and Service; Port the client port.
+// Name is the StatefulSet and Service; Port the client port; DataPath the official image's
+// data directory, where the append-only file lives.
 const (
-	Name = "redis"
-	Port = 6379
+	Name     = "redis"
+	Port     = 6379
+	DataPath = "/data"
 )
+
+// Args are redis-server's settings. Celery's broker must not lose keys: with noeviction a full
+// Redis refuses writes (an error PostHog reports) instead of silently dropping queued tasks; the
+// cache's keys all carry a timeout. maxmemory stays below the container's memory limit.
+func Args() []string {
+	return []string{"redis-server", "--appendonly", "yes", "--dir", DataPath,
+		"--maxmemory", "800mb", "--maxmemory-policy", "noeviction"}
+}
 
 // Server is the deployed Redis.
 type Server struct {
@@ -35,15 +46,14 @@ func New(ctx *pulumi.Context, r config.Redis, ns string, p kube.Placement, opts 
 		Replicas: 1,
 		Selector: kube.Labels(Name, nil),
 		Container: kube.Container{
-			Image: r.Image,
-			Command: []string{"redis-server", "--appendonly", "yes", "--dir", "/data",
-				"--maxmemory", "800mb", "--maxmemory-policy", "allkeys-lru"},
+			Image:     r.Image,
+			Command:   Args(),
 			Ports:     []kube.Port{{Name: "redis", Port: Port}},
 			Resources: kube.Resources{CPU: "250m", Memory: "1Gi"},
 			Readiness: kube.ExecProbe(10, "redis-cli", "ping"),
 			Liveness:  kube.TCPProbe("redis", 15),
 		},
-		DataPath: "/data",
+		DataPath: DataPath,
 		Storage:  r.Storage,
 	}, p, pulumi.Parent(s)); err != nil {
 		return nil, err

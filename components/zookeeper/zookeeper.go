@@ -14,10 +14,20 @@ import (
 	"github.com/posthog-deploy/posthog-deploy/config"
 )
 
-// Name is the ensemble's StatefulSet and headless Service; Client is the Service clients use.
+// Name is the ensemble's StatefulSet and headless Service, which clients reach the members
+// through; the ports are ZooKeeper's standard ones.
 const (
-	Name       = "zookeeper"
-	ClientPort = 2181
+	Name         = "zookeeper"
+	ClientPort   = 2181
+	QuorumPort   = 2888
+	ElectionPort = 3888
+)
+
+// Paths of the official image (31z4/zookeeper-docker): its configuration directory, which also
+// holds the image's logback.xml, and its data directory.
+const (
+	ConfDir = "/conf"
+	DataDir = "/data"
 )
 
 // FourLetterWords are the only admin commands served: what probes and monitoring need.
@@ -48,11 +58,28 @@ func Hosts(replicas int, ns string) []string {
 	return hosts
 }
 
-// Config renders zoo.cfg for an ensemble of zk.Replicas members in namespace ns.
-func Config(zk config.ZooKeeper, ns string) string {
+// Member is one server of the ensemble as its peers reach it.
+type Member struct {
+	Host                                 string
+	QuorumPort, ElectionPort, ClientPort int
+}
+
+// Members are the ensemble's servers in namespace ns, on the standard ports.
+func Members(replicas int, ns string) []Member {
+	var out []Member
+	for _, h := range Hosts(replicas, ns) {
+		out = append(out, Member{Host: h, QuorumPort: QuorumPort, ElectionPort: ElectionPort, ClientPort: ClientPort})
+	}
+	return out
+}
+
+// Config renders zoo.cfg for the server of members whose data lives in dataDir and that serves
+// clients on clientPort. In the cluster every member reads the same file (Members, DataDir,
+// ClientPort); the tests run the same rendering as three servers on one host.
+func Config(zk config.ZooKeeper, members []Member, dataDir string, clientPort int) string {
 	lines := []string{
-		"dataDir=/data",
-		fmt.Sprintf("clientPort=%d", ClientPort),
+		"dataDir=" + dataDir,
+		fmt.Sprintf("clientPort=%d", clientPort),
 		"tickTime=2000",
 		"initLimit=10",
 		"syncLimit=5",
@@ -62,12 +89,34 @@ func Config(zk config.ZooKeeper, ns string) string {
 		"4lw.commands.whitelist=" + strings.Join(FourLetterWords, ","),
 		"admin.enableServer=false",
 		"quorumListenOnAllIPs=true",
-		fmt.Sprintf("standaloneEnabled=%t", zk.Replicas == 1),
+		fmt.Sprintf("standaloneEnabled=%t", len(members) == 1),
 	}
-	for i, h := range Hosts(zk.Replicas, ns) {
-		lines = append(lines, fmt.Sprintf("server.%d=%s:2888:3888;%d", i+1, h, ClientPort))
+	for i, m := range members {
+		lines = append(lines, fmt.Sprintf("server.%d=%s:%d:%d;%d", i+1, m.Host, m.QuorumPort, m.ElectionPort, m.ClientPort))
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// fourLetterWord asks the server on port a four-letter word and passes its answer to check.
+// bash's /dev/tcp, not `zkServer.sh status`: that starts a second JVM with the server's heap
+// flags in the server's memory limit.
+func fourLetterWord(port int, word, check string) string {
+	return fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d && printf %s >&3 && %s <&3", port, word, check)
+}
+
+// ReadyScript succeeds when the server on port serves requests as a member of a quorum (or
+// standalone): `srvr` names its mode only then.
+func ReadyScript(port int) string {
+	return fourLetterWord(port, "srvr", "grep -qE '^Mode: (leader|follower|standalone)'")
+}
+
+// LiveScript succeeds when the server on port answers at all.
+func LiveScript(port int) string { return fourLetterWord(port, "ruok", "grep -q imok") }
+
+// StartScript writes the member id (the pod's ordinal + 1) where ZooKeeper reads it and starts
+// the server in the foreground with zoo.cfg.
+func StartScript() string {
+	return fmt.Sprintf(`echo $(( ${HOSTNAME##*-} + 1 )) > %s/myid && exec zkServer.sh start-foreground %s/zoo.cfg`, DataDir, ConfDir)
 }
 
 // New deploys the ensemble into the placement's namespace (named ns).
@@ -78,7 +127,7 @@ func New(ctx *pulumi.Context, zk config.ZooKeeper, ns string, p kube.Placement, 
 	}
 	child := pulumi.Parent(e)
 	selector := kube.Labels(Name, nil)
-	zooCfg := Config(zk, ns)
+	zooCfg := Config(zk, Members(zk.Replicas, ns), DataDir, ClientPort)
 	if _, err := kube.NewConfigMap(ctx, Name, p.Namespace, selector, pulumi.StringMap{"zoo.cfg": pulumi.String(zooCfg)}, child); err != nil {
 		return nil, err
 	}
@@ -88,21 +137,22 @@ func New(ctx *pulumi.Context, zk config.ZooKeeper, ns string, p kube.Placement, 
 		Replicas: zk.Replicas,
 		Selector: selector,
 		Container: kube.Container{
-			Image: zk.Image,
-			// The member id is the pod's ordinal + 1, written where ZooKeeper expects it.
-			Command: []string{"bash", "-ec", `echo $(( ${HOSTNAME##*-} + 1 )) > /data/myid && exec zkServer.sh start-foreground /conf/zoo.cfg`},
+			Image:   zk.Image,
+			Command: []string{"bash", "-ec", StartScript()},
+			// The heap of the server only (zkServer.sh prepends SERVER_JVMFLAGS for the server).
 			Env: corev1.EnvVarArray{
-				corev1.EnvVarArgs{Name: pulumi.String("ZOOCFGDIR"), Value: pulumi.String("/conf")},
-				corev1.EnvVarArgs{Name: pulumi.String("JVMFLAGS"), Value: pulumi.String("-Xms512m -Xmx512m")},
+				corev1.EnvVarArgs{Name: pulumi.String("SERVER_JVMFLAGS"), Value: pulumi.String("-Xms512m -Xmx512m")},
 			},
-			Ports:     append(clientPorts, kube.Port{Name: "follower", Port: 2888}, kube.Port{Name: "election", Port: 3888}),
+			Ports:     append(clientPorts, kube.Port{Name: "follower", Port: QuorumPort}, kube.Port{Name: "election", Port: ElectionPort}),
 			Resources: kube.Resources{CPU: "250m", Memory: "1Gi"},
-			Readiness: kube.ExecProbe(10, "zkServer.sh", "status", "/conf/zoo.cfg"),
-			Liveness:  kube.TCPProbe("client", 15),
+			Readiness: kube.ExecProbe(10, "bash", "-c", ReadyScript(ClientPort)),
+			Liveness:  kube.ExecProbe(15, "bash", "-c", LiveScript(ClientPort)),
+			// Only zoo.cfg: the rest of the image's configuration directory (logback.xml) stays.
+			Mounts: []kube.Mount{{Volume: "config", Path: ConfDir, File: "zoo.cfg"}},
 		},
-		DataPath:       "/data",
+		DataPath:       DataDir,
 		Storage:        zk.Storage,
-		ConfigVolumes:  []kube.ConfigVolume{{Name: "config", Path: "/conf", ConfigMaps: []string{Name}}},
+		Volumes:        []kube.Volume{{Name: "config", ConfigMaps: []string{Name}}},
 		Budget:         1,
 		PodAnnotations: pulumi.StringMap{"posthog-deploy/config-hash": pulumi.String(kube.Hash(zooCfg))},
 	}, p, child); err != nil {

@@ -1,6 +1,7 @@
 package zookeeper
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,8 +20,10 @@ func lines(cfg string) map[string]string {
 func TestConfigHasAutopurgeAndEnsemble(t *testing.T) {
 	zk := config.Defaults(config.Local, config.Prod).ZooKeeper
 	zk.PurgeIntervalHours, zk.SnapRetainCount = 6, 7
-	got := lines(Config(zk, "ph"))
+	got := lines(Config(zk, Members(zk.Replicas, "ph"), DataDir, ClientPort))
 	for k, want := range map[string]string{
+		"dataDir":                   "/data",
+		"clientPort":                "2181",
 		"autopurge.purgeInterval":   "6",
 		"autopurge.snapRetainCount": "7",
 		"4lw.commands.whitelist":    "ruok,srvr,mntr",
@@ -39,11 +42,29 @@ func TestConfigHasAutopurgeAndEnsemble(t *testing.T) {
 
 func TestSingleNodeIsStandalone(t *testing.T) {
 	zk := config.Defaults(config.Local, config.Dev).ZooKeeper
-	got := lines(Config(zk, "ph"))
+	got := lines(Config(zk, Members(zk.Replicas, "ph"), DataDir, ClientPort))
 	if got["standaloneEnabled"] != "true" || got["server.1"] == "" {
 		t.Errorf("dev ensemble: %v", got)
 	}
 	if got["autopurge.purgeInterval"] == "0" || got["autopurge.purgeInterval"] == "" {
 		t.Errorf("autopurge off in dev: %v", got)
+	}
+}
+
+// TestProbesDoNotStartASecondJVM: `zkServer.sh status` starts a JVM with the server's heap flags
+// inside the server's memory limit; the probes speak the four-letter words instead.
+func TestProbesDoNotStartASecondJVM(t *testing.T) {
+	for _, script := range []string{ReadyScript(2181), LiveScript(2181)} {
+		if strings.Contains(script, "zkServer.sh") || strings.Contains(script, "java") || !strings.Contains(script, "/dev/tcp/127.0.0.1/2181") {
+			t.Errorf("probe %q", script)
+		}
+	}
+	for _, word := range []string{"srvr", "ruok"} {
+		if !slices.Contains(FourLetterWords, word) {
+			t.Errorf("the probes use %s, which the allow-list does not serve", word)
+		}
+	}
+	if !strings.Contains(StartScript(), "start-foreground /conf/zoo.cfg") || !strings.Contains(StartScript(), "> /data/myid") {
+		t.Errorf("start script %q", StartScript())
 	}
 }

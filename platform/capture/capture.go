@@ -132,7 +132,8 @@ func computed(typ, name string) map[string]any {
 	case "gcp:storage/hmacKey:HmacKey":
 		return map[string]any{"accessId": "GOOG-MOCK", "secret": "mock-hmac-secret"}
 	case "gcp:sql/databaseInstance:DatabaseInstance":
-		return map[string]any{"privateIpAddress": "10.100.0.3"}
+		return map[string]any{"privateIpAddress": "10.100.0.3",
+			"serverCaCerts": []any{map[string]any{"cert": MockPEM("cloud-sql-" + name)}}}
 	case "digitalocean:index/kubernetesCluster:KubernetesCluster":
 		return map[string]any{"kubeConfigs": []any{map[string]any{"rawConfig": "apiVersion: v1\nkind: Config\n"}}}
 	case "digitalocean:index/databaseCluster:DatabaseCluster":
@@ -147,9 +148,16 @@ func computed(typ, name string) map[string]any {
 	return nil
 }
 
+// MockPEM is the certificate a cloud's API returns under mocks for the CA named.
+func MockPEM(name string) string {
+	return "-----BEGIN CERTIFICATE-----\n" + base64.StdEncoding.EncodeToString([]byte(name)) + "\n-----END CERTIFICATE-----"
+}
+
 // Call answers the clouds' lookups the program makes with what the cloud would return.
 func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	switch args.Token {
+	case "digitalocean:index/getDatabaseCa:getDatabaseCa":
+		return resource.NewPropertyMapFromMap(map[string]any{"certificate": MockPEM("digitalocean-" + args.Args["clusterId"].StringValue())}), nil
 	case "digitalocean:index/getKubernetesVersions:getKubernetesVersions":
 		return resource.NewPropertyMapFromMap(map[string]any{"latestVersion": "1.31.9-do.0"}), nil
 	case "azure-native:containerservice:listManagedClusterUserCredentials":

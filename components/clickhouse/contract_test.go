@@ -1,0 +1,162 @@
+package clickhouse
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+
+	"github.com/posthog-deploy/posthog-deploy/components/foundation"
+	"github.com/posthog-deploy/posthog-deploy/components/kube"
+	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/config/upstream"
+)
+
+// line is the ClickHouse line whose facts are read: the pinned image's major.minor.
+func line(t *testing.T) string {
+	v := strings.Split(config.VersionOf(config.Current().ClickHouse.Image.Ref), ".")
+	if len(v) < 2 {
+		t.Fatalf("the pinned ClickHouse %s names no version", config.Current().ClickHouse.Image.Ref)
+	}
+	return v[0] + "." + v[1]
+}
+
+// facts reads a fact file of the pinned ClickHouse line as a set of names.
+func facts(t *testing.T, kind string) map[string]bool {
+	t.Helper()
+	f, err := upstream.Read(fmt.Sprintf("testdata/clickhouse-%s-%s.txt", line(t), kind))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Meta["tag"] != line(t) {
+		t.Fatalf("%s is read at %s, the release pins ClickHouse %s", f.Path, f.Meta["tag"], line(t))
+	}
+	return f.Set(0)
+}
+
+// elements are the names of the leaf elements directly under the element path in doc.
+func elements(doc string, path ...string) []string {
+	inner := doc
+	for _, p := range path {
+		i := strings.Index(inner, "<"+p+">")
+		j := strings.LastIndex(inner, "</"+p+">")
+		if i < 0 || j < 0 {
+			return nil
+		}
+		inner = inner[i+len(p)+2 : j]
+	}
+	var names []string
+	for _, m := range regexp.MustCompile(`(?m)^\s*<([a-z_0-9]+)>[^<]*</[a-z_0-9]+>`).FindAllStringSubmatch(inner, -1) {
+		names = append(names, m[1])
+	}
+	sort.Strings(names)
+	return names
+}
+
+// TestSettingNamesExistInThePinnedClickHouse: a profile setting ClickHouse does not know stops
+// the server at start ("Unknown setting"), so every name the generated XML uses must be one of
+// the pinned line's (distributed_foreground_insert, for one, only arrived in 23.x).
+func TestSettingNamesExistInThePinnedClickHouse(t *testing.T) {
+	known := facts(t, "settings")
+	profile := elements(ProfilesConfig(nil), "profiles", "default")
+	if len(profile) < 3 {
+		t.Fatalf("found only %v in the default profile", profile)
+	}
+	for _, name := range append(profile, "readonly") {
+		if !known[name] {
+			t.Errorf("profiles.xml sets %s, which ClickHouse %s does not know", name, line(t))
+		}
+	}
+	mergeTree := facts(t, "merge-tree-settings")
+	names := elements(ServerConfig(NewTopology("posthog", 1, 1, "ph"), []string{"zk"}, 2181), "merge_tree")
+	if len(names) < 2 {
+		t.Fatalf("found only %v under merge_tree", names)
+	}
+	for _, name := range names {
+		if !mergeTree[name] {
+			t.Errorf("config sets merge_tree.%s, which ClickHouse %s does not know", name, line(t))
+		}
+	}
+}
+
+func agentEnv(c kube.Container) map[string]string {
+	env := map[string]string{}
+	for _, e := range c.Env {
+		a := e.(corev1.EnvVarArgs)
+		env[fmt.Sprint(a.Name)] = fmt.Sprint(a.Value)
+	}
+	return env
+}
+
+// TestBackupAgentSettingsAreClickHouseBackups: every variable the sidecar gets is one
+// clickhouse-backup reads, and it gets what its first backups need.
+func TestBackupAgentSettingsAreClickHouseBackups(t *testing.T) {
+	b := config.Defaults(config.Local, config.Prod).ClickHouse.Backup
+	version := config.VersionOf(b.Image.Ref)
+	f, err := upstream.Read(fmt.Sprintf("testdata/clickhouse-backup-%s-env.txt", version))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Meta["tag"] != "v"+version {
+		t.Fatalf("%s is read at %s, the release pins %s", f.Path, f.Meta["tag"], version)
+	}
+	known := f.Set(0)
+	topo := NewTopology("posthog", 2, 2, "ph")
+	s3 := foundation.ObjectStorage{API: foundation.S3, Endpoint: "http://store:9000", Region: "us-east-1",
+		Buckets: foundation.Buckets{Data: "data", Backups: "backups"}}
+	blob := foundation.ObjectStorage{API: foundation.AzureBlob, Buckets: foundation.Buckets{Data: "data", Backups: "backups"}}
+	for _, tc := range []struct {
+		store foundation.ObjectStorage
+		cold  bool
+	}{{s3, false}, {s3, true}, {blob, false}} {
+		env := agentEnv(backupAgent(b, tc.store, topo, 1, tc.cold))
+		for k := range env {
+			if !known[k] {
+				t.Errorf("%s: clickhouse-backup %s reads no %s", tc.store.API, version, k)
+			}
+		}
+		for k := range agentKeys(foundation.ObjectStorage{API: tc.store.API, Credentials: &foundation.Credentials{}}) {
+			if !known[k] {
+				t.Errorf("%s: the keys' Secret sets %s, which clickhouse-backup does not read", tc.store.API, k)
+			}
+		}
+		// The first scheduled backup may come before PostHog's first migration.
+		if env["ALLOW_EMPTY_BACKUPS"] != "true" {
+			t.Errorf("%s: without ALLOW_EMPTY_BACKUPS a backup with no tables fails", tc.store.API)
+		}
+		if env["API_LISTEN"] != fmt.Sprintf("0.0.0.0:%d", BackupPort) {
+			t.Errorf("the API listens on %s: the default is localhost only, which the CronJob cannot reach", env["API_LISTEN"])
+		}
+		if tc.cold {
+			if err := validObjectDiskPaths(env); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+}
+
+// validObjectDiskPaths is clickhouse-backup 2.6.30's check before it backs up a table that has
+// parts on an object disk (pkg/config/config.go, ValidateObjectDiskConfig, for s3): the
+// object-disk path must be set, and the backup path must be set and not start with it.
+func validObjectDiskPaths(env map[string]string) error {
+	objectDisk, path := env["S3_OBJECT_DISK_PATH"], env["S3_PATH"]
+	if (objectDisk == "" && path == "") || (objectDisk != "" && path == "") || (path != "" && strings.HasPrefix(path, objectDisk)) {
+		return fmt.Errorf("S3_OBJECT_DISK_PATH %q with S3_PATH %q: clickhouse-backup refuses to back up a table on the cold tier", objectDisk, path)
+	}
+	return nil
+}
+
+func TestObjectDiskCheckRefusesWhatItMust(t *testing.T) {
+	for _, env := range []map[string]string{
+		{"S3_PATH": "posthog/shard-0"},
+		{"S3_PATH": "posthog/shard-0", "S3_OBJECT_DISK_PATH": "posthog"},
+		{"S3_OBJECT_DISK_PATH": "object-disks"},
+	} {
+		if validObjectDiskPaths(env) == nil {
+			t.Errorf("%v passed the object-disk check", env)
+		}
+	}
+}

@@ -1,0 +1,145 @@
+// Package pgbouncer deploys PgBouncer between PostHog's services and PostgreSQL, as PostHog's own
+// chart did: transaction pooling, so that hundreds of gunicorn threads, Celery workers and plugin
+// servers share a few server connections. It is also the one place that speaks TLS to a cloud's
+// managed database, verifying its certificate with the cloud's CA.
+package pgbouncer
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/posthog-deploy/posthog-deploy/components/foundation"
+	"github.com/posthog-deploy/posthog-deploy/components/kube"
+	"github.com/posthog-deploy/posthog-deploy/config"
+)
+
+// Name is the Deployment and the Service PostHog connects to; Port its listener (PgBouncer's
+// default); ConfDir holds pgbouncer.ini and userlist.txt.
+const (
+	Name    = "pgbouncer"
+	Port    = 6432
+	ConfDir = "/etc/pgbouncer-posthog"
+)
+
+// Pooler is the deployed PgBouncer.
+type Pooler struct {
+	pulumi.ResourceState
+	// Endpoint is where PostHog's services connect: PgBouncer, with PostHog's database and
+	// credentials, inside the cluster.
+	Endpoint foundation.Postgres
+}
+
+// Args is what PgBouncer pools.
+type Args struct {
+	// Upstream is the PostgreSQL server, with how to verify its certificate.
+	Upstream foundation.Postgres
+	// Fetch is the image that fetches a CA bundle the cloud publishes as a file.
+	Fetch config.Image
+}
+
+// Ini renders pgbouncer.ini for the database name on host:port. Clients authenticate with
+// SCRAM against userlist.txt, whose password PgBouncer also uses to log in to the server.
+func Ini(pb config.PgBouncer, host string, port int, database string, tls foundation.PostgresTLS) string {
+	lines := []string{
+		"[databases]",
+		fmt.Sprintf("%s = host=%s port=%d dbname=%s", database, host, port, database),
+		"",
+		"[pgbouncer]",
+		"listen_addr = 0.0.0.0",
+		fmt.Sprintf("listen_port = %d", Port),
+		"unix_socket_dir =",
+		"auth_type = scram-sha-256",
+		"auth_file = " + ConfDir + "/userlist.txt",
+		"pool_mode = transaction",
+		fmt.Sprintf("max_client_conn = %d", pb.MaxClientConnections),
+		fmt.Sprintf("default_pool_size = %d", pb.PoolSize),
+		"ignore_startup_parameters = extra_float_digits",
+		"server_tls_sslmode = " + sslMode(tls),
+	}
+	if tls.Verified() {
+		lines = append(lines, "server_tls_ca_file = "+foundation.CAPath)
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+func sslMode(tls foundation.PostgresTLS) string {
+	if tls.Mode == "" {
+		return "disable"
+	}
+	return tls.Mode
+}
+
+// Userlist renders PgBouncer's auth_file: the user and its password, quoted, with a double
+// quote in either written twice.
+func Userlist(user, password string) string {
+	q := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+	return q(user) + " " + q(password) + "\n"
+}
+
+// New deploys PgBouncer into namespace ns in front of args.Upstream.
+func New(ctx *pulumi.Context, pb config.PgBouncer, ns string, args Args, p kube.Placement,
+	opts ...pulumi.ResourceOption) (*Pooler, error) {
+	up := args.Upstream
+	pooler := &Pooler{Endpoint: foundation.Postgres{
+		Host:     pulumi.String(fmt.Sprintf("%s.%s.svc.cluster.local", Name, ns)).ToStringOutput(),
+		Port:     Port,
+		Database: up.Database,
+		User:     up.User,
+		Password: up.Password,
+		TLS:      foundation.PostgresTLS{Mode: "disable"},
+	}}
+	if err := ctx.RegisterComponentResource("posthog-deploy:data:PgBouncer", Name, pooler, opts...); err != nil {
+		return nil, err
+	}
+	child := pulumi.Parent(pooler)
+	labels := kube.Labels(Name, nil)
+	ini := up.Host.ApplyT(func(host string) string { return Ini(pb, host, up.Port, up.Database, up.TLS) }).(pulumi.StringOutput)
+	if _, err := kube.NewConfigMap(ctx, Name, p.Namespace, labels, pulumi.StringMap{"pgbouncer.ini": ini}, child); err != nil {
+		return nil, err
+	}
+	users := up.Password.ApplyT(func(pw string) string { return Userlist(up.User, pw) }).(pulumi.StringOutput)
+	if _, err := kube.NewSecret(ctx, Name, p.Namespace, labels,
+		pulumi.StringMap{"userlist.txt": pulumi.ToSecret(users).(pulumi.StringOutput)}, child); err != nil {
+		return nil, err
+	}
+	config := kube.Mount{Volume: "config", Path: ConfDir}
+	volumes := []kube.Volume{{Name: "config", ConfigMaps: []string{Name}, Secrets: []string{Name}}}
+	mounts := []kube.Mount{config}
+	caVolume, fetchCA, caMount := up.TLS.CAMount(args.Fetch)
+	if caVolume.Name != "" {
+		volumes, mounts = append(volumes, caVolume), append(mounts, caMount)
+	}
+	// Both files roll the pods when they change (PgBouncer reads them at start).
+	hash := pulumi.All(ini, users).ApplyT(func(v []any) string { return kube.Hash(v[0].(string), v[1].(string)) }).(pulumi.StringOutput)
+	if _, err := kube.NewStateless(ctx, kube.Stateless{
+		Name: Name, Min: pb.Replicas, Max: pb.Replicas,
+		Selector: labels,
+		Container: kube.Container{
+			Image:     pb.Image,
+			Command:   []string{"pgbouncer", ConfDir + "/pgbouncer.ini"},
+			Ports:     []kube.Port{{Name: "postgres", Port: Port}},
+			Resources: kube.Resources{CPU: "100m", Memory: "128Mi"},
+			Readiness: kube.TCPProbe("postgres", 5),
+			Liveness:  kube.TCPProbe("postgres", 20),
+			Mounts:    mounts,
+		},
+		Init:           fetchCA,
+		Volumes:        volumes,
+		PodAnnotations: pulumi.StringMap{"posthog-deploy/config-hash": pulumi.ToSecret(hash).(pulumi.StringOutput)},
+	}, p, child); err != nil {
+		return nil, err
+	}
+	if err := ctx.RegisterResourceOutputs(pooler, pulumi.Map{"host": pooler.Endpoint.Host}); err != nil {
+		return nil, err
+	}
+	return pooler, nil
+}
+
+// URL is the DATABASE_URL of a service that connects through PgBouncer: inside the cluster,
+// without TLS (PgBouncer speaks it to the server).
+func (p *Pooler) URL() pulumi.StringOutput {
+	return p.Endpoint.URL(url.Values{"sslmode": {"disable"}})
+}
