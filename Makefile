@@ -10,7 +10,7 @@ CONTROLPLANE := tools/controlplane.sh
 KUBECONFIG_LOCAL := $(CURDIR)/.work/controlplane/kubeconfig
 GO_TEST_FLAGS ?=
 
-.PHONY: help tools driver policy-pack policy docs up down test unit e2e lint bench clean
+.PHONY: help tools test-deps driver policy-pack policy docs up down test unit e2e lint bench clean
 
 help:
 	@echo "make up      deploy the local stack onto a local control plane (builds what is missing)"
@@ -27,6 +27,18 @@ tools:
 	@tools/build.sh pulumi-resource-kubernetes
 	@tools/build.sh kwok
 	@tools/build.sh kube
+
+## test-deps: Debian's ZooKeeper, PgBouncer and PostgreSQL, which the unit tests run for real
+## (our zoo.cfg as a three-node ensemble, our pgbouncer.ini in front of a TLS-only PostgreSQL)
+TEST_DEBS := zookeeper pgbouncer postgresql-15
+test-deps:
+	@missing=$$(for p in $(TEST_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [[ -n "$$missing" ]]; then \
+	  sudo=; [[ $$(id -u) -eq 0 ]] || sudo=sudo; \
+	  echo "installing Debian's" $$missing; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || \
+	  { $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }; \
+	fi
 
 driver:
 	@go build -o bin/stack ./cmd/stack
@@ -63,7 +75,7 @@ lint:
 	go vet ./...
 
 # No build tags: a tag is part of every package's cache key, and would compile the SDKs twice.
-unit:
+unit: test-deps
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /e2e$$)
 
 e2e: tools driver policy-pack
