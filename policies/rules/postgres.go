@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 
@@ -164,5 +165,50 @@ func postgresRules() []Rule {
 		Fail: []Fixture{{Name: "RDS skip snapshot", Context: Context{Environment: "prod"}, Resources: []Resource{res(RDSInstance, "pg", map[string]any{"deletionProtection": true, "skipFinalSnapshot": true})}},
 			{Name: "Cloud SQL unprotected", Context: Context{Environment: "prod"}, Resources: []Resource{res(CloudSQL, "pg", map[string]any{"deletionProtection": false})}},
 			{Name: "DO single node", Context: Context{Environment: "prod"}, Resources: []Resource{res(DODatabase, "pg", map[string]any{"nodeCount": 1})}}},
+	}, {
+		ID: "PH-PG-004", Name: "postgres-connections-verify-tls",
+		Why: "A managed database is reached over the cloud's network: without TLS the password and every row cross it in " +
+			"clear, and without verifying the server's certificate anyone who can answer for its address gets both.",
+		Fix: "Keep PgBouncer's server_tls_sslmode at verify-full (or verify-ca where the CA is the instance's own, as on " +
+			"Cloud SQL and DigitalOcean) with server_tls_ca_file set (components/pgbouncer does on every cloud).",
+		Severity: Critical, Enforcement: policyx.EnforcementLevelMandatory, Types: []string{ConfigMap},
+		Check: func(ctx Context, r Resource) []string {
+			if ctx.Cloud == "local" {
+				return nil
+			}
+			ini, ok := configTexts(r)["data.pgbouncer.ini"]
+			if !ok {
+				return nil
+			}
+			settings := map[string]string{}
+			for _, line := range strings.Split(ini, "\n") {
+				if k, v, found := strings.Cut(line, "="); found {
+					settings[strings.TrimSpace(k)] = strings.TrimSpace(v)
+				}
+			}
+			var out []string
+			if mode := settings["server_tls_sslmode"]; mode != "verify-full" && mode != "verify-ca" {
+				out = append(out, fmt.Sprintf("pgbouncer.ini: server_tls_sslmode is %q, not verify-full or verify-ca", mode))
+			}
+			if settings["server_tls_ca_file"] == "" {
+				out = append(out, "pgbouncer.ini: no server_tls_ca_file to verify the server against")
+			}
+			return out
+		},
+		Pass: []Fixture{
+			{Name: "verified", Context: Context{Cloud: "aws"}, Resources: []Resource{configMap("pgbouncer", "pgbouncer.ini",
+				"[pgbouncer]\nserver_tls_sslmode = verify-full\nserver_tls_ca_file = /etc/postgres-ca/ca.pem\n")}},
+			{Name: "in-cluster stand-in", Context: Context{Cloud: "local"}, Resources: []Resource{configMap("pgbouncer", "pgbouncer.ini",
+				"[pgbouncer]\nserver_tls_sslmode = disable\n")}},
+			{Name: "unknown data", Context: Context{Cloud: "gcp"}, Resources: []Resource{res(ConfigMap, "pgbouncer", map[string]any{"data": unknown})}},
+		},
+		Fail: []Fixture{
+			{Name: "TLS off", Context: Context{Cloud: "gcp"}, Resources: []Resource{configMap("pgbouncer", "pgbouncer.ini",
+				"[pgbouncer]\nserver_tls_sslmode = disable\n")}},
+			{Name: "encrypted, unverified", Context: Context{Cloud: "azure"}, Resources: []Resource{configMap("pgbouncer", "pgbouncer.ini",
+				"[pgbouncer]\nserver_tls_sslmode = require\nserver_tls_ca_file = /etc/postgres-ca/ca.pem\n")}},
+			{Name: "no CA", Context: Context{Cloud: "digitalocean"}, Resources: []Resource{configMap("pgbouncer", "pgbouncer.ini",
+				"[pgbouncer]\nserver_tls_sslmode = verify-ca\n")}},
+		},
 	}}
 }
