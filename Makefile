@@ -28,9 +28,10 @@ tools:
 	@tools/build.sh kwok
 	@tools/build.sh kube
 
-## test-deps: Debian's ZooKeeper, PgBouncer and PostgreSQL, which the unit tests run for real
-## (our zoo.cfg as a three-node ensemble, our pgbouncer.ini in front of a TLS-only PostgreSQL)
-TEST_DEBS := zookeeper pgbouncer postgresql-15
+## test-deps: Debian's ZooKeeper, PgBouncer, PostgreSQL and Redis, which the unit tests run for real
+## (our zoo.cfg as a three-node ensemble, our pgbouncer.ini in front of a TLS-only PostgreSQL, our
+## redis-server arguments filled to the limit)
+TEST_DEBS := zookeeper pgbouncer postgresql-15 redis-server
 test-deps:
 	@missing=$$(for p in $(TEST_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [[ -n "$$missing" ]]; then \
