@@ -1,6 +1,7 @@
 package platform_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -164,6 +165,10 @@ func checkAWS(t *testing.T, rs []capture.Resource, env string) {
 		if got, _ := boolean(get(db, key)); got != want {
 			t.Errorf("RDS %s = %v, want %v", key, got, want)
 		}
+	}
+	params := obj(only(t, rs, "aws:rds/parameterGroup:ParameterGroup"))
+	if str(get(params, "family")) != "postgres14" || !strings.Contains(fmt.Sprint(get(params, "parameters")), "rds.force_ssl") {
+		t.Errorf("RDS accepts connections without TLS: %v", params)
 	}
 	if len(ofType(rs, "aws:s3/bucketV2:BucketV2")) != 2 {
 		t.Error("want two buckets")

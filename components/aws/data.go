@@ -125,10 +125,22 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, net *netw
 		return foundation.Postgres{}, err
 	}
 	pg := cfg.Postgres
+	// The server refuses connections without TLS too (PostgreSQL 14 on RDS allows them by default).
+	params, err := rds.NewParameterGroup(ctx, name, &rds.ParameterGroupArgs{
+		Family:      pulumi.String("postgres" + pg.Version),
+		Description: pulumi.String("PostHog's PostgreSQL: TLS only"),
+		Parameters: rds.ParameterGroupParameterArray{rds.ParameterGroupParameterArgs{
+			Name: pulumi.String("rds.force_ssl"), Value: pulumi.String("1"),
+		}},
+	}, on)
+	if err != nil {
+		return foundation.Postgres{}, err
+	}
 	size, _ := config.Bytes(pg.Storage)
 	db := foundation.PostgresDatabase
 	dev := cfg.Environment == config.Dev
 	instance, err := rds.NewInstance(ctx, name, &rds.InstanceArgs{
+		ParameterGroupName:      params.Name,
 		Identifier:              pulumi.String(name),
 		Engine:                  pulumi.String("postgres"),
 		EngineVersion:           pulumi.String(pg.Version),
