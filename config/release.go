@@ -182,13 +182,20 @@ var posthog143 = Release{
 // Current is the release every stack deploys.
 func Current() Release { return Releases[CurrentRelease] }
 
-// Repository is an image reference without its tag or digest.
-func Repository(ref string) string {
+// splitRef parts an image reference into its repository and its tag ("" without one),
+// dropping a digest.
+func splitRef(ref string) (repository, tag string) {
 	ref, _, _ = strings.Cut(ref, "@")
 	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		return ref[:i]
+		return ref[:i], ref[i+1:]
 	}
-	return ref
+	return ref, ""
+}
+
+// Repository is an image reference without its tag or digest.
+func Repository(ref string) string {
+	repository, _ := splitRef(ref)
+	return repository
 }
 
 var versionNumber = regexp.MustCompile(`[0-9]+(\.[0-9]+)*`)
@@ -196,12 +203,8 @@ var versionNumber = regexp.MustCompile(`[0-9]+(\.[0-9]+)*`)
 // VersionOf is the version an image's tag names: its first dotted number (22.8.11.15 of
 // 22.8.11.15, 6.2.24 of 6.2.24-alpine, 1.43.0 of release-1.43.0); "" without one.
 func VersionOf(ref string) string {
-	ref, _, _ = strings.Cut(ref, "@")
-	i := strings.LastIndex(ref, ":")
-	if i <= strings.LastIndex(ref, "/") {
-		return ""
-	}
-	return versionNumber.FindString(ref[i+1:])
+	_, tag := splitRef(ref)
+	return versionNumber.FindString(tag)
 }
 
 // InRange says whether version satisfies every bound of a range such as ">=22.8.0 <22.9.0";

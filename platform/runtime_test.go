@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -23,30 +24,46 @@ import (
 
 // rendered is one shipped stack, run under mocks.
 type rendered struct {
-	name, cloud string
-	rs          []capture.Resource
+	name, cloud, env string
+	rs               []capture.Resource
 }
 
+// allStacks renders every shipped stack once for the package's tests, which only read them.
 func allStacks(t *testing.T) []rendered {
 	t.Helper()
+	stacksOnce.Do(func() { stacksCache, stacksErr = renderAll() })
+	if stacksErr != nil {
+		t.Fatal(stacksErr)
+	}
+	return stacksCache
+}
+
+var (
+	stacksOnce  sync.Once
+	stacksCache []rendered
+	stacksErr   error
+)
+
+func renderAll() ([]rendered, error) {
 	files, err := filepath.Glob("../stacks/Pulumi.*.yaml")
 	if err != nil || len(files) != 13 {
-		t.Fatalf("want the local stack and 12 cloud stacks, found %d: %v", len(files), err)
+		return nil, fmt.Errorf("want the local stack and 12 cloud stacks, found %d: %v", len(files), err)
 	}
 	var out []rendered
 	for _, f := range files {
 		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "Pulumi."), ".yaml")
 		cfg, err := capture.StackFile(f)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		rs, err := capture.Run(name, cfg)
 		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		out = append(out, rendered{name: name, cloud: cfg.Values["posthog-deploy:cloud"], rs: rs})
+		out = append(out, rendered{name: name, cloud: cfg.Values["posthog-deploy:cloud"],
+			env: cfg.Values["posthog-deploy:environment"], rs: rs})
 	}
-	return out
+	return out, nil
 }
 
 // eachStack runs check on every shipped stack.
