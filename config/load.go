@@ -187,6 +187,9 @@ func (c *Config) validate() Errors {
 			fmt.Sprintf("clickhouse.allowExperimental[%d]", i), quote(s), "must name an allow_experimental_* setting")
 		check(!strings.Contains(s, "zero_copy"), fmt.Sprintf("clickhouse.allowExperimental[%d]", i), quote(s),
 			"zero-copy replication is never allowed: it lost PostHog a region's data")
+		check(!strings.HasPrefix(s, "allow_experimental_") || strings.Contains(s, "zero_copy") || slices.Contains(r.Experimental, s),
+			fmt.Sprintf("clickhouse.allowExperimental[%d]", i), quote(s),
+			"is not a setting ClickHouse "+VersionOf(r.ClickHouse.Image.Ref)+" knows (an unknown setting stops it at start)")
 	}
 	checkPin(check, "clickhouse.image", &c.ClickHouse.Image, r.ClickHouse)
 	check(cronSchedule.MatchString(ch.Backup.Schedule), "clickhouse.backup.schedule", quote(ch.Backup.Schedule),
@@ -236,11 +239,8 @@ func (c *Config) validate() Errors {
 
 // checkImage requires a pinned image: a tag other than latest, or a digest.
 func checkImage(check func(bool, string, any, string), key, image string) bool {
-	name, tag := image, ""
-	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
-		name, tag = image[:i], image[i+1:]
-	}
-	pinned := name != "" && (strings.Contains(image, "@sha256:") || (tag != "" && tag != "latest"))
+	repository, tag := splitRef(image)
+	pinned := repository != "" && (strings.Contains(image, "@sha256:") || (tag != "" && tag != "latest"))
 	check(pinned, key, quote(image), "must pin a tag other than latest, or a digest (image:1.2.3)")
 	return pinned
 }

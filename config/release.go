@@ -19,6 +19,9 @@ type Release struct {
 	Version    string
 	PostHog    Pin
 	ClickHouse Pin
+	// Experimental are the allow_experimental_* settings the ClickHouse line knows: a stack may
+	// allow one by name, and a name ClickHouse does not know stops it at start.
+	Experimental []string
 	// Backup is clickhouse-backup, which runs beside every ClickHouse replica.
 	Backup    Pin
 	Kafka     Pin
@@ -104,6 +107,16 @@ var posthog143 = Release{
 			"posthog/settings/service_requirements.py accepts >=21.6.0,<22.9.0; the setting names we use are checked " +
 			"against the 22.8 line; docker/server/Dockerfile creates clickhouse with uid/gid 101",
 	},
+	Experimental: []string{
+		"allow_experimental_alter_materialized_view_structure", "allow_experimental_bigint_types",
+		"allow_experimental_codecs", "allow_experimental_database_atomic",
+		"allow_experimental_database_materialized_mysql", "allow_experimental_database_materialized_postgresql",
+		"allow_experimental_database_replicated", "allow_experimental_funnel_functions", "allow_experimental_geo_types",
+		"allow_experimental_hash_functions", "allow_experimental_lightweight_delete", "allow_experimental_live_view",
+		"allow_experimental_map_type", "allow_experimental_nlp_functions", "allow_experimental_object_type",
+		"allow_experimental_parallel_reading_from_replicas", "allow_experimental_projection_optimization",
+		"allow_experimental_query_deduplication", "allow_experimental_window_functions", "allow_experimental_window_view",
+	},
 	Backup: Pin{
 		Image:   Image{Ref: "altinity/clickhouse-backup:2.6.30", User: User{101, 101}},
 		Accepts: ">=2.6.30 <2.7.0",
@@ -112,11 +125,11 @@ var posthog143 = Release{
 	},
 	Kafka: Pin{
 		Image:   Image{Ref: "apache/kafka:3.9.0", User: User{1000, 1000}},
-		Accepts: ">=3.7.0 <4.0.0",
+		Accepts: ">=3.9.0 <3.10.0",
 		Source: "PostHog 1.43.0 checks no Kafka version; its clients are kafka-python 2.0.2 and kafkajs 2.2.2, whose " +
-			"protocol versions Kafka 3.x serves (KIP-896 removes pre-2.1 ones only in 4.0). apache/kafka images start at " +
-			"3.7.0; ZooKeeper mode is removed in 4.0 (docs/ops.html at 3.9.0). docker/jvm/Dockerfile: USER appuser " +
-			"(adduser -D on alpine: the first uid, 1000)",
+			"protocol versions Kafka 3.x serves (KIP-896 removes pre-2.1 ones only in 4.0); ZooKeeper mode is removed in " +
+			"4.0 (docs/ops.html at 3.9.0); the image's user and paths are read at 3.9.0 (docker/jvm/Dockerfile: USER " +
+			"appuser, adduser -D on alpine: the first uid, 1000)",
 	},
 	ZooKeeper: Pin{
 		Image:   Image{Ref: "zookeeper:3.8.6", User: User{1000, 1000}},
@@ -126,9 +139,9 @@ var posthog143 = Release{
 	},
 	Redis: Pin{
 		Image:   Image{Ref: "redis:6.2.24-alpine", User: User{999, 1000}},
-		Accepts: ">=5.0.0 <=6.3.0",
+		Accepts: ">=6.2.0 <=6.3.0",
 		Source: "PostHog 1.43.0 service_requirements.py accepts redis >=5.0.0,<=6.3.0 (its docker-compose ran 6.2.7); " +
-			"docker-library/redis 6.2 alpine: redis uid 999, gid 1000, /data",
+			"the image is read at 6.2 (docker-library/redis 6.2 alpine: redis uid 999, gid 1000, /data)",
 	},
 	Postgres: Pin{
 		Image:   Image{Ref: "postgres:13.23-alpine", User: User{70, 70}},
@@ -147,13 +160,13 @@ var posthog143 = Release{
 	},
 	PgBouncer: Pin{
 		Image:   Image{Ref: "edoburu/pgbouncer:v1.25.2-p0", User: User{70, 70}},
-		Accepts: ">=1.18.0 <2.0.0",
+		Accepts: ">=1.25.0 <1.26.0",
 		Source: "the 1.43.0 chart ran bitnami/pgbouncer in transaction pooling; edoburu/docker-pgbouncer v1.25.2-p0 runs " +
 			"the same ini as USER postgres (uid 70 on alpine); Debian's 1.18 runs our generated ini in the tests",
 	},
 	Curl: Pin{
 		Image:   Image{Ref: "curlimages/curl:8.11.1"},
-		Accepts: ">=8.0.0 <9.0.0",
+		Accepts: ">=8.11.0 <8.12.0",
 		Source: "curl/curl-container 8.11.1 (create_base_image.sh): alpine with curl.se's extract of Mozilla's roots " +
 			"at /cacert.pem (CURL_CA_BUNDLE); runs as curl_user, a name without a fixed uid",
 	},
@@ -263,6 +276,15 @@ func checkPin(check func(bool, string, any, string), key string, img *Image, pin
 		return
 	}
 	version, pinned := VersionOf(img.Ref), VersionOf(pin.Image.Ref)
+	if version == "" {
+		check(false, key, quote(img.Ref), fmt.Sprintf("must tag a version, such as %s (a digest may follow the tag)", pinned))
+		return
+	}
+	if strings.Count(version, ".") < strings.Count(pinned, ".") {
+		check(false, key, quote(img.Ref), fmt.Sprintf("must tag a full version, as %s does: a tag such as %s "+
+			"follows new releases, outside what is checked here", pinned, strings.Split(pinned, ".")[0]))
+		return
+	}
 	ok := version == pinned
 	if pin.Accepts != "" {
 		ok, _ = InRange(version, pin.Accepts)

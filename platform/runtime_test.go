@@ -260,36 +260,49 @@ func TestRuntimeVolumesWritableAtTheImagesPaths(t *testing.T) {
 		checked := 0
 		for name, r := range ofType(s.rs, statefulSetT) {
 			sts := obj(r)
-			c := container(t, sts, name)
-			row, known := images[config.Repository(str(get(c, "image")))]
+			main := container(t, sts, name)
+			row, known := images[config.Repository(str(get(main, "image")))]
 			if !known {
 				continue // the local object store (MinIO runs as root)
 			}
-			checked++
-			uid, _ := strconv.Atoi(row[2])
 			gid, _ := strconv.Atoi(row[3])
-			sc := get(c, "securityContext")
-			if int(num(get(sc, "runAsUser"))) != uid || int(num(get(sc, "runAsGroup"))) != gid {
-				t.Errorf("%s runs as %v:%v, the image's user is %d:%d", name, get(sc, "runAsUser"), get(sc, "runAsGroup"), uid, gid)
-			}
 			if int(num(get(podSpec(sts), "securityContext", "fsGroup"))) != gid {
 				t.Errorf("%s: fsGroup %v, want %d: the new volume would not be writable", name, get(podSpec(sts), "securityContext"), gid)
 			}
-			data := ""
-			for _, m := range get(c, "volumeMounts").ArrayValue() {
-				if str(get(m, "name")) == "data" {
-					data = str(get(m, "mountPath"))
+			// Every container that mounts the volume (the backup agent beside ClickHouse too) runs
+			// as its image's user, and mounts it where that image keeps its data.
+			for _, c := range containers(sts, "containers") {
+				row, known := images[config.Repository(str(get(c, "image")))]
+				if !known {
+					t.Errorf("%s: no facts for the image %s", name, str(get(c, "image")))
+					continue
 				}
-			}
-			if data == "" || !strings.HasPrefix(row[4], data) {
-				t.Errorf("%s mounts its volume at %q; the image keeps its data in %s", name, data, row[4])
+				checked++
+				uid, _ := strconv.Atoi(row[2])
+				sc := get(c, "securityContext")
+				if int(num(get(sc, "runAsUser"))) != uid || int(num(get(sc, "runAsGroup"))) != gid {
+					t.Errorf("%s/%s runs as %v:%v, want %d:%d", name, str(get(c, "name")), get(sc, "runAsUser"), get(sc, "runAsGroup"), uid, gid)
+				}
+				data := ""
+				for _, m := range get(c, "volumeMounts").ArrayValue() {
+					if str(get(m, "name")) == "data" {
+						data = str(get(m, "mountPath"))
+					}
+				}
+				if data == "" || data != row[4] && !strings.HasPrefix(row[4], data+"/") {
+					t.Errorf("%s/%s mounts its volume at %q; the image keeps its data in %s", name, str(get(c, "name")), data, row[4])
+				}
 			}
 		}
 		if checked < 4 {
-			t.Errorf("only %d StatefulSets checked", checked)
+			t.Errorf("only %d containers checked", checked)
 		}
 		if props := s.data(t, configMapT, "kafka", "server.properties"); !strings.Contains(props, "log.dirs="+images["apache/kafka"][4]+"\n") {
 			t.Errorf("Kafka's log.dirs is not the image's data directory:\n%s", props)
+		}
+		// kafka-server-start.sh's -loggc writes GC logs into ten 100 MB files unless GC options are given.
+		if gc := env(container(t, s.find(t, statefulSetT, "kafka"), "kafka"))["KAFKA_GC_LOG_OPTS"]; !strings.Contains(gc, "stdout") {
+			t.Errorf("Kafka's GC log goes to files in the container: KAFKA_GC_LOG_OPTS = %q", gc)
 		}
 	})
 }
@@ -318,10 +331,27 @@ func TestRuntimeTLSToManagedPostgres(t *testing.T) {
 			t.Errorf("PgBouncer does not verify the server:\n%s", ini)
 		}
 		for _, workload := range []resource.PropertyValue{s.find(t, deploymentT, "pgbouncer"), s.job(t, "posthog-migrate-")} {
-			if _, ok := mountAt(container(t, workload, ""), "/etc/postgres-ca"); !ok {
+			mount, ok := mountAt(container(t, workload, ""), "/etc/postgres-ca")
+			if !ok {
 				t.Errorf("%s does not mount the CA", str(get(workload, "metadata", "name")))
+				continue
+			}
+			var volume resource.PropertyValue
+			for _, v := range get(podSpec(workload), "volumes").ArrayValue() {
+				if str(get(v, "name")) == str(get(mount, "name")) {
+					volume = v
+				}
 			}
 			inits := containers(workload, "initContainers")
+			if s.cloud == "gcp" || s.cloud == "digitalocean" {
+				if !strings.Contains(fmt.Sprint(get(volume, "projected", "sources")), "postgres-ca") {
+					t.Errorf("the CA volume %v does not hold the postgres-ca ConfigMap", volume)
+				}
+			} else if get(volume, "emptyDir").IsNull() || len(inits) != 1 {
+				t.Errorf("the CA volume %v is not a scratch volume filled by one init container", volume)
+			} else if m, ok := mountAt(inits[0], "/etc/postgres-ca"); !ok || str(get(m, "name")) != str(get(mount, "name")) {
+				t.Errorf("the init container does not fill the volume the server reads")
+			}
 			switch s.cloud {
 			case "aws":
 				bundle := regexp.MustCompile(`https://truststore\.pki\.rds\.amazonaws\.com/([a-z0-9-]+)/([a-z0-9-]+)-bundle\.pem`)
@@ -404,7 +434,7 @@ func TestRuntimeCrossShardQueries(t *testing.T) {
 func TestRuntimePostHogProbes(t *testing.T) {
 	eachStack(t, func(t *testing.T, s rendered) {
 		for name, ready := range map[string]string{"posthog-web": "/_readyz?role=web", "posthog-events": "/_readyz?role=events",
-			"posthog-plugins": "/_ready", "posthog-worker": "node@$HOSTNAME"} {
+			"posthog-plugins": "/_ready"} {
 			c := container(t, s.find(t, deploymentT, name), name)
 			if got := fmt.Sprint(get(c, "readinessProbe")); !strings.Contains(got, ready) {
 				t.Errorf("%s readiness %s, want %s", name, got, ready)
@@ -412,6 +442,10 @@ func TestRuntimePostHogProbes(t *testing.T) {
 			if get(c, "startupProbe").IsNull() || get(c, "livenessProbe").IsNull() {
 				t.Errorf("%s lacks a startup or liveness probe", name)
 			}
+		}
+		worker := container(t, s.find(t, deploymentT, "posthog-worker"), "posthog-worker")
+		if got := fmt.Sprint(get(worker, "livenessProbe"), get(worker, "startupProbe")); strings.Count(got, "node@$HOSTNAME") != 2 {
+			t.Errorf("the worker's probes do not ping this pod's Celery worker (node@<hostname>): %s", got)
 		}
 		if c := command(container(t, s.find(t, deploymentT, "posthog-plugins"), "posthog-plugins")); !strings.Contains(c, "--no-restart-loop") {
 			t.Errorf("plugin server command %s", c)
@@ -434,6 +468,10 @@ func TestRuntimeBackupAgents(t *testing.T) {
 			disk, path := e["S3_OBJECT_DISK_PATH"], e["S3_PATH"]
 			if cold && (disk == "" || path == "" || strings.HasPrefix(path, disk)) {
 				t.Errorf("%s: with the cold tier, S3_OBJECT_DISK_PATH %q and S3_PATH %q fail clickhouse-backup's check", name, disk, path)
+			}
+			agent := fmt.Sprint(get(container(t, obj(r), "backup"), "envFrom"))
+			if cold && !strings.Contains(agent, "clickhouse-object-storage") {
+				t.Errorf("%s: the backup agent has no keys for the cold disk: %s", name, agent)
 			}
 		}
 		if s.name == "local" && !cold {
@@ -482,10 +520,11 @@ func TestRuntimeZooKeeper(t *testing.T) {
 	})
 }
 
-// Finding 14: Redis is Celery's broker; it must not evict.
-func TestRuntimeRedisDoesNotEvict(t *testing.T) {
+// Finding 14: Redis is Celery's broker; a full Redis must never evict its queues (no expiry),
+// only the cache's expiring keys (components/redis runs this in Debian's Redis).
+func TestRuntimeRedisKeepsCelerysQueues(t *testing.T) {
 	eachStack(t, func(t *testing.T, s rendered) {
-		if c := command(container(t, s.find(t, statefulSetT, "redis"), "redis")); !strings.Contains(c, "--maxmemory-policy noeviction") {
+		if c := command(container(t, s.find(t, statefulSetT, "redis"), "redis")); !strings.Contains(c, "--maxmemory-policy volatile-lru") {
 			t.Errorf("redis command %s", c)
 		}
 	})

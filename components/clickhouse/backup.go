@@ -77,6 +77,11 @@ func backupAgent(b config.Backup, store foundation.ObjectStorage, t Topology, sh
 	}
 	if store.Credentials != nil {
 		c.EnvFrom = corev1.EnvFromSourceArray{corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(backupKeys)}}}
+		// clickhouse-backup reads the cold disk with the AWS_* keys ClickHouse itself uses for it
+		// (the disk's config names use_environment_credentials, not keys).
+		if cold && store.API == foundation.S3 {
+			c.EnvFrom = append(c.EnvFrom, corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(objectKeys)}})
+		}
 	}
 	return c
 }

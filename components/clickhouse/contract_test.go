@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -82,6 +83,22 @@ func TestSettingNamesExistInThePinnedClickHouse(t *testing.T) {
 	}
 }
 
+// TestExperimentalSettingsAreThePinnedLines: a stack may allow any of these by name, so each
+// must be one the pinned ClickHouse knows, and every one it knows may be allowed.
+func TestExperimentalSettingsAreThePinnedLines(t *testing.T) {
+	var known []string
+	for name := range facts(t, "settings") {
+		if strings.HasPrefix(name, "allow_experimental_") {
+			known = append(known, name)
+		}
+	}
+	sort.Strings(known)
+	got := slices.Sorted(slices.Values(config.Current().Experimental))
+	if !slices.Equal(got, known) {
+		t.Errorf("the release allows %v, ClickHouse %s knows %v", got, line(t), known)
+	}
+}
+
 func agentEnv(c kube.Container) map[string]string {
 	env := map[string]string{}
 	for _, e := range c.Env {
@@ -133,6 +150,12 @@ func TestBackupAgentSettingsAreClickHouseBackups(t *testing.T) {
 		if tc.cold {
 			if err := validObjectDiskPaths(env); err != nil {
 				t.Error(err)
+			}
+			// clickhouse-backup reads the cold disk (use_environment_credentials) with AWS_* keys.
+			withKeys := tc.store
+			withKeys.Credentials = &foundation.Credentials{}
+			if !strings.Contains(fmt.Sprint(backupAgent(b, withKeys, topo, 1, true).EnvFrom), objectKeys) {
+				t.Errorf("the backup agent cannot read the cold disk: no %s Secret", objectKeys)
 			}
 		}
 	}

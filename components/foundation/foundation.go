@@ -103,6 +103,14 @@ type PostgresTLS struct {
 	CAURL string
 }
 
+// SSLMode is Mode, "disable" when unset.
+func (t PostgresTLS) SSLMode() string {
+	if t.Mode == "" {
+		return "disable"
+	}
+	return t.Mode
+}
+
 // Verified says whether connections to the server are encrypted and its certificate checked.
 func (t PostgresTLS) Verified() bool { return t.Mode == "verify-full" || t.Mode == "verify-ca" }
 
@@ -149,7 +157,7 @@ func (t PostgresTLS) CAMount(fetch config.Image) (kube.Volume, []kube.Container,
 	}
 	script := fmt.Sprintf("cp %s %s", mozillaRoots, CAPath)
 	if t.CAURL != "" {
-		script = fmt.Sprintf("curl -fsSL --retry 5 -o %s %s", CAPath, t.CAURL)
+		script = fmt.Sprintf("curl -fsSL --connect-timeout 10 --retry 10 --retry-all-errors -o %s %s", CAPath, t.CAURL)
 	}
 	fetcher := kube.Container{
 		Image:     fetch,

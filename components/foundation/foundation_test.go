@@ -2,6 +2,7 @@ package foundation
 
 import (
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -32,6 +33,16 @@ func TestURLEncodesThePassword(t *testing.T) {
 		if got != pw || u.Host != "db.internal:6432" || u.Path != "/posthog" || u.Query().Get("sslmode") != "disable" {
 			t.Errorf("password %q: the URL reads back as password %q, host %s, path %s, query %v", pw, got, u.Host, u.Path, u.Query())
 		}
+		// As Django reads it: dj-database-url 0.5.0 takes urlparse(url).password and unquotes it.
+		py := exec.Command("python3", "-c", "import sys, urllib.parse as p; u = p.urlparse(sys.argv[1]); "+
+			"print(p.unquote(u.password or ''), end='')", raw)
+		out, err := py.Output()
+		if err != nil {
+			t.Fatalf("python3: %v", err)
+		}
+		if string(out) != pw {
+			t.Errorf("password %q: Django would read %q", pw, out)
+		}
 	}
 }
 
@@ -44,7 +55,7 @@ func TestCAMountPerCloud(t *testing.T) {
 		script  string
 	}{
 		{"published bundle (AWS)", PostgresTLS{Mode: "verify-full", CAURL: "https://truststore.example/eu-west-1-bundle.pem"}, true,
-			"curl -fsSL --retry 5 -o /etc/postgres-ca/ca.pem https://truststore.example/eu-west-1-bundle.pem"},
+			"curl -fsSL --connect-timeout 10 --retry 10 --retry-all-errors -o /etc/postgres-ca/ca.pem https://truststore.example/eu-west-1-bundle.pem"},
 		{"public roots (Azure)", PostgresTLS{Mode: "verify-full"}, true, "cp /cacert.pem /etc/postgres-ca/ca.pem"},
 		{"the API's PEM (GCP, DigitalOcean)", PostgresTLS{Mode: "verify-ca", CA: pulumi.String("PEM").ToStringOutput()}, false, ""},
 	} {

@@ -114,6 +114,9 @@ log4j.logger.kafka.controller=INFO
 log4j.logger.state.change.logger=INFO
 `
 
+// GCLog sends the JVM's garbage-collection log to the console, one line per collection.
+const GCLog = "-Xlog:gc:stdout:time,uptime"
+
 // TopicsScript creates every topic that does not exist yet, with its partitions, replication
 // and retention, and applies the retention to topics that exist already, so that a changed
 // volume or time limit reaches them too. It is safe to run again.
@@ -170,7 +173,10 @@ func New(ctx *pulumi.Context, k config.Kafka, topics []string, retention int64, 
 			Env: corev1.EnvVarArray{
 				corev1.EnvVarArgs{Name: pulumi.String("KAFKA_HEAP_OPTS"), Value: pulumi.String("-Xms1g -Xmx1g")},
 				corev1.EnvVarArgs{Name: pulumi.String("KAFKA_LOG4J_OPTS"), Value: pulumi.String("-Dlog4j.configuration=file:" + ConfDir + "/log4j.properties")},
-				// kafka-run-class.sh creates its log directory even when nothing is written there.
+				// kafka-server-start.sh asks for GC logs (-loggc), which kafka-run-class.sh writes to
+				// rolling files (ten of 100 MB) unless it is given GC options: these print to the console.
+				corev1.EnvVarArgs{Name: pulumi.String("KAFKA_GC_LOG_OPTS"), Value: pulumi.String(GCLog)},
+				// kafka-run-class.sh creates its log directory: /tmp, not the image's /opt/kafka.
 				corev1.EnvVarArgs{Name: pulumi.String("LOG_DIR"), Value: pulumi.String("/tmp/kafka-logs")},
 			},
 			Ports:     []kube.Port{{Name: "kafka", Port: Port}},
@@ -183,7 +189,7 @@ func New(ctx *pulumi.Context, k config.Kafka, topics []string, retention int64, 
 		Storage:        k.Storage,
 		Volumes:        []kube.Volume{{Name: "config", ConfigMaps: []string{Name}}},
 		Budget:         1,
-		PodAnnotations: pulumi.StringMap{"posthog-deploy/config-hash": pulumi.String(kube.Hash(props))},
+		PodAnnotations: pulumi.StringMap{"posthog-deploy/config-hash": pulumi.String(kube.Hash(props, Log4j))},
 	}, p, child)
 	if err != nil {
 		return nil, err
@@ -192,11 +198,8 @@ func New(ctx *pulumi.Context, k config.Kafka, topics []string, retention int64, 
 	c.Topics, err = kube.NewJob(ctx, "kafka-topics-"+kube.Hash(script)[:8], kube.Job{
 		Selector: kube.Labels("kafka-topics", nil),
 		Container: kube.Container{
-			Image:   k.Image,
-			Command: []string{"bash", "-ec", script},
-			Env: corev1.EnvVarArray{
-				corev1.EnvVarArgs{Name: pulumi.String("LOG_DIR"), Value: pulumi.String("/tmp/kafka-logs")},
-			},
+			Image:     k.Image,
+			Command:   []string{"bash", "-ec", script},
 			Resources: kube.Resources{CPU: "100m", Memory: "512Mi"},
 		},
 	}, p, child, pulumi.DependsOn([]pulumi.Resource{set}))

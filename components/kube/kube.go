@@ -237,11 +237,13 @@ func TCPProbe(port string, periodSeconds int) *corev1.ProbeArgs {
 	}
 }
 
-// HTTPProbe checks that a path answers 2xx or 3xx.
+// HTTPProbe checks that a path answers 2xx or 3xx within 5 seconds (a readiness check may
+// query a database, or connect to Kafka, on every call).
 func HTTPProbe(path, port string, periodSeconds int) *corev1.ProbeArgs {
 	return &corev1.ProbeArgs{
 		HttpGet:          corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String(port)},
 		PeriodSeconds:    pulumi.Int(periodSeconds),
+		TimeoutSeconds:   pulumi.Int(5),
 		FailureThreshold: pulumi.Int(6),
 	}
 }

@@ -25,9 +25,6 @@ type Stateless struct {
 	ServiceAccount string
 	// Volumes are the pod's volumes, which the containers' Mounts put in place.
 	Volumes []Volume
-	// Budget is the pod disruption budget's maxUnavailable when more than one replica runs
-	// (default 1).
-	Budget int
 }
 
 // NewStateless creates the Deployment, its Service (if it has ports), its HPA (if Max > Min)
@@ -94,7 +91,7 @@ func NewStateless(ctx *pulumi.Context, s Stateless, p Placement, opts ...pulumi.
 		}
 	}
 	if s.Max > 1 {
-		if _, err := NewBudget(ctx, s.Name, p.Namespace, s.Selector, max(s.Budget, 1), opts...); err != nil {
+		if _, err := NewBudget(ctx, s.Name, p.Namespace, s.Selector, 1, opts...); err != nil {
 			return nil, err
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
 	"github.com/posthog-deploy/posthog-deploy/components/posthog"
 	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/internal/testports"
 )
 
 // Debian's PostgreSQL 15 and PgBouncer 1.18 (`make test-deps` installs them).
@@ -74,15 +75,6 @@ func serverCert(t *testing.T, dir string) tlsFiles {
 	files.cert = pemFile(t, filepath.Join(dir, "server.crt"), "CERTIFICATE", der)
 	files.key = pemFile(t, filepath.Join(dir, "server.key"), "EC PRIVATE KEY", keyDER)
 	return files
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // runner runs the servers as the postgres user when the tests run as root: neither PostgreSQL
@@ -138,7 +130,7 @@ func run(t *testing.T, cmd *exec.Cmd) string {
 
 // startPostgres runs a PostgreSQL server that, like a cloud's, accepts TLS connections only,
 // with PostHog's database and a user whose password needs URL-encoding.
-func startPostgres(t *testing.T, r runner, dir string, certs tlsFiles) int {
+func startPostgres(t *testing.T, r runner, dir string, certs tlsFiles, port int) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -150,7 +142,6 @@ func startPostgres(t *testing.T, r runner, dir string, certs tlsFiles) int {
 	}
 	r.own(t, dir)
 	run(t, r.command(pgBin+"/initdb", "-D", data, "-U", "postgres", "--pwfile", pwfile, "--auth=scram-sha-256"))
-	port := freePort(t)
 	hba := "hostnossl all all 0.0.0.0/0 reject\nhostssl all all 127.0.0.1/32 scram-sha-256\nlocal all postgres trust\n"
 	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
 		t.Fatal(err)
@@ -174,19 +165,17 @@ func startPostgres(t *testing.T, r runner, dir string, certs tlsFiles) int {
 	} {
 		run(t, r.command(pgBin+"/psql", "-h", dir, "-p", strconv.Itoa(port), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c", sql))
 	}
-	return port
 }
 
 // startPgBouncer runs Debian's PgBouncer with the pgbouncer.ini and userlist.txt the program
 // renders; only what differs on this host is put in: its port and the files' paths.
-func startPgBouncer(t *testing.T, r runner, dir string, pgPort int, ca string) int {
+func startPgBouncer(t *testing.T, r runner, dir string, pgPort int, ca string, port int) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	pb := config.Defaults(config.AWS, config.Prod).PgBouncer
 	ini := Ini(pb, "localhost", pgPort, "posthog", foundation.PostgresTLS{Mode: "verify-full"})
-	port := freePort(t)
 	for old, replacement := range map[string]string{
 		fmt.Sprintf("listen_port = %d\n", Port):          fmt.Sprintf("listen_port = %d\n", port),
 		"auth_file = " + ConfDir + "/userlist.txt\n":     "auth_file = " + filepath.Join(dir, "userlist.txt") + "\n",
@@ -220,13 +209,12 @@ func startPgBouncer(t *testing.T, r runner, dir string, pgPort int, ca string) i
 	for time.Now().Before(deadline) {
 		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 			c.Close()
-			return port
+			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	out, _ := os.ReadFile(filepath.Join(dir, "pgbouncer.log"))
 	t.Fatalf("pgbouncer did not listen:\n%s", out)
-	return 0
 }
 
 // urlOf renders the program's connection URL for an endpoint on this host.
@@ -280,8 +268,10 @@ func TestPgBouncerSpeaksVerifiedTLSToTheDatabase(t *testing.T) {
 	}
 	certs := serverCert(t, dir)
 	r.own(t, dir)
-	pgPort := startPostgres(t, r, filepath.Join(dir, "postgres"), certs)
-	bouncer := startPgBouncer(t, r, filepath.Join(dir, "bouncer"), pgPort, certs.ca)
+	ports := testports.Block(t, testports.PgBouncer, 3)
+	pgPort, bouncer, wrong := ports[0], ports[1], ports[2]
+	startPostgres(t, r, filepath.Join(dir, "postgres"), certs, pgPort)
+	startPgBouncer(t, r, filepath.Join(dir, "bouncer"), pgPort, certs.ca, bouncer)
 
 	endpoint := foundation.Postgres{Host: pulumi.String("127.0.0.1").ToStringOutput(), Port: bouncer,
 		Database: "posthog", User: "posthog", Password: pulumi.String(password).ToStringOutput()}
@@ -299,7 +289,7 @@ func TestPgBouncerSpeaksVerifiedTLSToTheDatabase(t *testing.T) {
 	// The same configuration with a CA that did not sign the server's certificate must fail.
 	other, _, _ := newCA(t, dir, "other-ca")
 	r.own(t, dir)
-	wrong := startPgBouncer(t, r, filepath.Join(dir, "wrong"), pgPort, other.ca)
+	startPgBouncer(t, r, filepath.Join(dir, "wrong"), pgPort, other.ca, wrong)
 	endpoint.Port = wrong
 	refused := r.command("timeout", "4", pgBin+"/psql", urlOf(t, endpoint, url.Values{"sslmode": {"disable"}}), "-X", "-c", "SELECT 1")
 	if out, err := refused.CombinedOutput(); err == nil {

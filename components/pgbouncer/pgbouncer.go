@@ -6,7 +6,6 @@ package pgbouncer
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -57,19 +56,12 @@ func Ini(pb config.PgBouncer, host string, port int, database string, tls founda
 		fmt.Sprintf("max_client_conn = %d", pb.MaxClientConnections),
 		fmt.Sprintf("default_pool_size = %d", pb.PoolSize),
 		"ignore_startup_parameters = extra_float_digits",
-		"server_tls_sslmode = " + sslMode(tls),
+		"server_tls_sslmode = " + tls.SSLMode(),
 	}
 	if tls.Verified() {
 		lines = append(lines, "server_tls_ca_file = "+foundation.CAPath)
 	}
 	return strings.Join(lines, "\n") + "\n"
-}
-
-func sslMode(tls foundation.PostgresTLS) string {
-	if tls.Mode == "" {
-		return "disable"
-	}
-	return tls.Mode
 }
 
 // Userlist renders PgBouncer's auth_file: the user and its password, quoted, with a double
@@ -136,10 +128,4 @@ func New(ctx *pulumi.Context, pb config.PgBouncer, ns string, args Args, p kube.
 		return nil, err
 	}
 	return pooler, nil
-}
-
-// URL is the DATABASE_URL of a service that connects through PgBouncer: inside the cluster,
-// without TLS (PgBouncer speaks it to the server).
-func (p *Pooler) URL() pulumi.StringOutput {
-	return p.Endpoint.URL(url.Values{"sslmode": {"disable"}})
 }

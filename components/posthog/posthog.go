@@ -68,7 +68,8 @@ func Services(ph config.PostHog) []Service {
 	// joined its group.
 	pluginLive := kube.HTTPProbe("/_health", "http", 20)
 	// The worker serves nothing: ask Celery whether this pod's worker (named node@<hostname> by
-	// bin/docker-worker-celery) answers a ping.
+	// bin/docker-worker-celery) answers a ping. Each ask starts a Django process, so there is no
+	// readiness probe besides: no Service routes to workers, and the startup probe gates rollouts.
 	workerPing := kube.ExecProbe(120, "sh", "-c", "celery -A posthog inspect ping -d node@$HOSTNAME -t 10")
 	workerPing.TimeoutSeconds, workerPing.FailureThreshold = pulumi.Int(60), pulumi.Int(3)
 	workerStart := *workerPing
@@ -87,7 +88,7 @@ func Services(ph config.PostHog) []Service {
 			Scale: ph.Plugins, Resources: kube.Resources{CPU: "500m", Memory: "1Gi"}},
 		// Two Celery processes: without --concurrency Celery starts one per CPU of the node.
 		{Name: "posthog-worker", Command: []string{"./bin/docker-worker-celery", "--with-scheduler", "--concurrency=2"},
-			Readiness: workerPing, Liveness: workerPing, Startup: &workerStart,
+			Liveness: workerPing, Startup: &workerStart,
 			Scale: config.Scale{Min: ph.Workers, Max: ph.Workers}, Resources: kube.Resources{CPU: "500m", Memory: "2Gi"}},
 	}
 }
@@ -162,13 +163,25 @@ func Env(ph config.PostHog, a Args) map[string]string {
 	return env
 }
 
+// SecretEnv is the secret settings every PostHog service reads: the services' DATABASE_URL
+// (PgBouncer's, inside the cluster), and the keys.
+func SecretEnv(a Args) pulumi.StringMap {
+	secrets := pulumi.StringMap{
+		"SECRET_KEY":          a.Secrets.SecretKey,
+		"DATABASE_URL":        a.Postgres.URL(url.Values{"sslmode": {a.Postgres.TLS.SSLMode()}}),
+		"CLICKHOUSE_PASSWORD": a.Secrets.ClickHousePassword,
+	}
+	if c := a.ObjectStorage.Credentials; c != nil && a.ObjectStorage.API == foundation.S3 {
+		secrets["OBJECT_STORAGE_ACCESS_KEY_ID"] = c.AccessKey
+		secrets["OBJECT_STORAGE_SECRET_ACCESS_KEY"] = c.SecretKey
+	}
+	return secrets
+}
+
 // MigrationsURL is the migrations' DATABASE_URL: the database itself, with its certificate
 // verified where it has one (dj-database-url passes sslmode and sslrootcert to libpq).
 func MigrationsURL(pg foundation.Postgres) pulumi.StringOutput {
-	query := url.Values{"sslmode": {pg.TLS.Mode}}
-	if pg.TLS.Mode == "" {
-		query.Set("sslmode", "disable")
-	}
+	query := url.Values{"sslmode": {pg.TLS.SSLMode()}}
 	if pg.TLS.Verified() {
 		query.Set("sslrootcert", foundation.CAPath)
 	}
@@ -188,16 +201,7 @@ func New(ctx *pulumi.Context, ph config.PostHog, args Args, p kube.Placement, op
 	if err != nil {
 		return nil, err
 	}
-	secrets := pulumi.StringMap{
-		"SECRET_KEY":          args.Secrets.SecretKey,
-		"DATABASE_URL":        args.Postgres.URL(url.Values{"sslmode": {"disable"}}),
-		"CLICKHOUSE_PASSWORD": args.Secrets.ClickHousePassword,
-	}
-	if c := args.ObjectStorage.Credentials; c != nil && args.ObjectStorage.API == foundation.S3 {
-		secrets["OBJECT_STORAGE_ACCESS_KEY_ID"] = c.AccessKey
-		secrets["OBJECT_STORAGE_SECRET_ACCESS_KEY"] = c.SecretKey
-	}
-	secret, err := kube.NewSecret(ctx, Settings, p.Namespace, labels, secrets, child)
+	secret, err := kube.NewSecret(ctx, Settings, p.Namespace, labels, SecretEnv(args), child)
 	if err != nil {
 		return nil, err
 	}

@@ -56,6 +56,8 @@ func release(t *testing.T, kind string) upstream.File {
 
 func args(api foundation.API, skip string) Args {
 	return Args{
+		Postgres: foundation.Postgres{Host: pulumi.String("pgbouncer").ToStringOutput(), Port: 6432, Database: "posthog",
+			User: "posthog", Password: pulumi.String("pw").ToStringOutput()},
 		ObjectStorage: foundation.ObjectStorage{API: api, Endpoint: "https://s3.eu-west-1.amazonaws.com",
 			Region: "eu-west-1", Buckets: foundation.Buckets{Data: "data", Backups: "backups"}},
 		ClickHouse:              &clickhouse.Cluster{Host: "clickhouse.ph.svc.cluster.local", Topology: clickhouse.NewTopology("posthog", 2, 2, "ph")},
@@ -65,9 +67,6 @@ func args(api foundation.API, skip string) Args {
 	}
 }
 
-// secretKeys are the keys of the Secrets whose values reach the containers as variables.
-var secretKeys = []string{"SECRET_KEY", "DATABASE_URL", "CLICKHOUSE_PASSWORD", "OBJECT_STORAGE_ACCESS_KEY_ID",
-	"OBJECT_STORAGE_SECRET_ACCESS_KEY", "USING_PGBOUNCER"}
 
 // TestEveryVariableIsOneThePinnedReleaseReads: a misspelt or outdated variable (KAFKA_HOSTS for
 // Django, OBJECT_STORAGE_REGION) is silently ignored and leaves a default in place; and what
@@ -84,13 +83,20 @@ func TestEveryVariableIsOneThePinnedReleaseReads(t *testing.T) {
 	}
 	set := map[string]bool{}
 	for _, a := range []Args{args(foundation.S3, ""), args(foundation.S3, "managed PostgreSQL"), args(foundation.AzureBlob, "")} {
+		if len(SecretEnv(a)) < 3 {
+			t.Fatalf("secret settings %v", SecretEnv(a))
+		}
 		for k := range Env(config.Defaults(config.Local, config.Prod).PostHog, a) {
 			set[k] = true
 		}
 	}
-	for _, k := range secretKeys {
+	withKeys := args(foundation.S3, "")
+	withKeys.ObjectStorage.Credentials = &foundation.Credentials{}
+	for k := range SecretEnv(withKeys) {
 		set[k] = true
 	}
+	// The migrations' own variables (newMigrations).
+	set["DATABASE_URL"], set["USING_PGBOUNCER"] = true, true
 	for k := range set {
 		if !strings.Contains(readers[k], "django") && !strings.Contains(readers[k], "plugin-server") {
 			t.Errorf("%s is set, but PostHog %s reads no such variable", k, f.Meta["tag"])
@@ -164,11 +170,15 @@ func TestServicesRunWhatTheImageShipsAndProbeWhatItServes(t *testing.T) {
 		if svc.Port != 0 && !facts[fmt.Sprintf("port %s %d", script, svc.Port)] {
 			t.Errorf("%s expects port %d, where %s does not listen", svc.Name, svc.Port, script)
 		}
-		if svc.Readiness == nil || svc.Liveness == nil || svc.Startup == nil {
-			t.Errorf("%s lacks a readiness, liveness or startup probe", svc.Name)
+		if svc.Liveness == nil || svc.Startup == nil || (svc.Port != 0) != (svc.Readiness != nil) {
+			t.Errorf("%s: a liveness and a startup probe, and a readiness probe exactly when it serves", svc.Name)
 			continue
 		}
-		for kind, p := range map[string]*corev1.ProbeArgs{"readiness": svc.Readiness, "liveness": svc.Liveness, "startup": svc.Startup} {
+		probes := map[string]*corev1.ProbeArgs{"liveness": svc.Liveness, "startup": svc.Startup}
+		if svc.Readiness != nil {
+			probes["readiness"] = svc.Readiness
+		}
+		for kind, p := range probes {
 			what, port := path(p)
 			switch {
 			case what == "exec":

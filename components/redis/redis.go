@@ -1,6 +1,6 @@
 // Package redis deploys the Redis that PostHog uses as its cache and as Celery's broker, with an
-// append-only file on a persistent volume so that queued tasks survive a restart, and no
-// eviction: an evicted key may be a queued task.
+// append-only file on a persistent volume so that queued tasks survive a restart, and an eviction
+// policy that never drops a queued task.
 package redis
 
 import (
@@ -20,12 +20,13 @@ const (
 	DataPath = "/data"
 )
 
-// Args are redis-server's settings. Celery's broker must not lose keys: with noeviction a full
-// Redis refuses writes (an error PostHog reports) instead of silently dropping queued tasks; the
-// cache's keys all carry a timeout. maxmemory stays below the container's memory limit.
+// Args are redis-server's settings. When full, Redis evicts only keys that expire (volatile-lru):
+// the cache's (PostHog caches query results for days), never Celery's queues, which have no
+// expiry; allkeys-lru would drop queued tasks, and noeviction would let the cache fill Redis and
+// then refuse Celery's writes. maxmemory stays below the container's memory limit.
 func Args() []string {
 	return []string{"redis-server", "--appendonly", "yes", "--dir", DataPath,
-		"--maxmemory", "800mb", "--maxmemory-policy", "noeviction"}
+		"--maxmemory", "800mb", "--maxmemory-policy", "volatile-lru"}
 }
 
 // Server is the deployed Redis.

@@ -2,12 +2,13 @@ package redis
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/posthog-deploy/posthog-deploy/internal/testports"
 )
 
 func cli(port int, args ...string) (string, error) {
@@ -15,11 +16,10 @@ func cli(port int, args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
-// TestFullRedisRefusesWritesAndKeepsQueuedTasks runs the program's redis-server arguments in
-// Debian's Redis (7.0; the policy's semantics are those of the pinned 6.2): once full, it refuses
-// new writes with an error and keeps every key, where allkeys-lru would silently drop Celery's
-// queued tasks.
-func TestFullRedisRefusesWritesAndKeepsQueuedTasks(t *testing.T) {
+// TestFullRedisKeepsQueuedTasks runs the program's redis-server arguments in Debian's Redis (7.0;
+// the policies behave as in the pinned 6.2): filled with the cache's expiring keys, it still takes
+// Celery's tasks, and keeps every one of them while the cache goes on writing.
+func TestFullRedisKeepsQueuedTasks(t *testing.T) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("Debian's redis-server is not installed (%v): run `make test-deps`", err)
 	}
@@ -27,12 +27,7 @@ func TestFullRedisRefusesWritesAndKeepsQueuedTasks(t *testing.T) {
 	if args[0] != "redis-server" || !strings.Contains(strings.Join(args, " "), "--dir "+DataPath) {
 		t.Fatalf("args %v", args)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testports.Block(t, testports.Redis, 1)[0]
 	dir := t.TempDir()
 	// Only what differs on this host: the data directory and the port.
 	flags := strings.Replace(strings.Join(args[1:], " "), "--dir "+DataPath, "--dir "+dir, 1)
@@ -50,7 +45,7 @@ func TestFullRedisRefusesWritesAndKeepsQueuedTasks(t *testing.T) {
 			t.Fatal("redis-server did not answer")
 		}
 	}
-	for key, want := range map[string]string{"maxmemory-policy": "noeviction", "appendonly": "yes", "maxmemory": "838860800"} {
+	for key, want := range map[string]string{"appendonly": "yes", "maxmemory": "838860800"} {
 		if out, _ := cli(port, "config", "get", key); !strings.HasSuffix(out, "\n"+want) {
 			t.Errorf("%s = %q, want %s", key, out, want)
 		}
@@ -59,18 +54,24 @@ func TestFullRedisRefusesWritesAndKeepsQueuedTasks(t *testing.T) {
 	if out, err := cli(port, "config", "set", "maxmemory", "2mb"); err != nil || out != "OK" {
 		t.Fatalf("config set: %s %v", out, err)
 	}
-	value := strings.Repeat("x", 64<<10)
-	refused := -1
-	for i := range 200 {
-		if out, _ := cli(port, "rpush", "celery", value); strings.Contains(out, "OOM") {
-			refused = i
-			break
+	value := strings.Repeat("x", 32<<10)
+	cache := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			// PostHog's query cache: a week's expiry (CACHED_RESULTS_TTL).
+			if out, _ := cli(port, "set", fmt.Sprintf("cache:%d", i), value, "ex", "604800"); strings.Contains(out, "OOM") {
+				t.Fatalf("a cache write was refused: %s", out)
+			}
 		}
 	}
-	if refused < 1 {
-		t.Fatalf("a full Redis accepted every write (or none): refused at %d", refused)
+	cache(0, 100) // 3 MiB of cache into 2 MiB: full
+	const tasks = 20
+	for i := range tasks {
+		if out, _ := cli(port, "rpush", "celery", value[:1024]+fmt.Sprint(i)); strings.Contains(out, "OOM") {
+			t.Fatalf("a full cache made Redis refuse Celery's task %d: %s", i, out)
+		}
 	}
-	if out, _ := cli(port, "llen", "celery"); out != fmt.Sprint(refused) {
-		t.Errorf("%s queued tasks left of %d: a full Redis dropped some", out, refused)
+	cache(100, 100) // the cache goes on writing past the limit
+	if out, _ := cli(port, "llen", "celery"); out != fmt.Sprint(tasks) {
+		t.Errorf("%s queued tasks left of %d: Redis evicted Celery's queue", out, tasks)
 	}
 }

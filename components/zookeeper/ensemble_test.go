@@ -3,7 +3,6 @@ package zookeeper
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/internal/testports"
 )
 
 // Debian's ZooKeeper 3.8 (the zookeeper package, which `make test-deps` installs): the server's
@@ -41,24 +41,6 @@ type ensemble struct {
 	mu      sync.Mutex
 }
 
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
 // newEnsemble writes our zoo.cfg for three servers on loopback, each with its own ports and
 // data directory, and the member id the pod's start script would write.
 func newEnsemble(t *testing.T, zk config.ZooKeeper) *ensemble {
@@ -74,7 +56,7 @@ func newEnsemble(t *testing.T, zk config.ZooKeeper) *ensemble {
 	if err := os.WriteFile(filepath.Join(e.root, "log4j.properties"), []byte(consoleLog4j), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ports := freePorts(t, 9)
+	ports := testports.Block(t, testports.ZooKeeper, 9)
 	var members []Member
 	for i := range 3 {
 		members = append(members, Member{Host: "127.0.0.1", QuorumPort: ports[3*i], ElectionPort: ports[3*i+1], ClientPort: ports[3*i+2]})
