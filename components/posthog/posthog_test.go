@@ -67,7 +67,6 @@ func args(api foundation.API, skip string) Args {
 	}
 }
 
-
 // TestEveryVariableIsOneThePinnedReleaseReads: a misspelt or outdated variable (KAFKA_HOSTS for
 // Django, OBJECT_STORAGE_REGION) is silently ignored and leaves a default in place; and what
 // PostHog refuses to start without must be set.
