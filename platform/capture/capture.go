@@ -13,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 	"gopkg.in/yaml.v3"
 
 	"github.com/posthog-deploy/posthog-deploy/config"
@@ -32,6 +33,10 @@ type Resource struct {
 	DependsOn []string
 	// PropertyDependencies maps an input to the URNs its value comes from.
 	PropertyDependencies map[string][]string
+	// Parent is the URN of the component the resource sits under ("" at the stack's root).
+	Parent string
+	// Aliases are the resource's alias options: the identities it had before a move or rename.
+	Aliases []*pulumirpc.Alias
 }
 
 // Config is a stack's config as the engine hands it to a program: full keys, objects as JSON.
@@ -98,6 +103,10 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 			parent = p.QualifiedType()
 		}
 		r.URN = string(resource.NewURN(tokens.QName(m.stack), config.Namespace, parent, tokens.Type(args.TypeToken), args.Name))
+		if parent != "" {
+			r.Parent = rpc.Parent
+		}
+		r.Aliases = rpc.GetAliases()
 		r.Protect = rpc.Protect != nil && *rpc.Protect
 		r.DependsOn = rpc.Dependencies
 		r.PropertyDependencies = map[string][]string{}
@@ -146,6 +155,68 @@ func computed(typ, name string) map[string]any {
 		return map[string]any{"fullyQualifiedDomainName": name + ".postgres.database.azure.com"}
 	}
 	return nil
+}
+
+// Identities maps each resource's URN to every URN it answers to: its own, its aliases', and
+// those its ancestors' aliases give it (the engine carries a moved parent's identity to its
+// children). A resource keeps its state across a change when one of these is the URN it had.
+func Identities(stack string, rs []Resource) map[string][]string {
+	byURN := map[string]Resource{}
+	for _, r := range rs {
+		byURN[r.URN] = r
+	}
+	urnOf := func(parent string, typ, name string) string {
+		var qualified tokens.Type
+		if parent != "" {
+			qualified = resource.URN(parent).QualifiedType()
+		}
+		return string(resource.NewURN(tokens.QName(stack), config.Namespace, qualified, tokens.Type(typ), name))
+	}
+	memo := map[string][]string{}
+	var identities func(string) []string
+	identities = func(urn string) []string {
+		if ids, ok := memo[urn]; ok {
+			return ids
+		}
+		ids := []string{urn}
+		r, ok := byURN[urn]
+		if !ok {
+			return ids
+		}
+		for _, a := range r.Aliases {
+			if a.GetUrn() != "" {
+				ids = append(ids, a.GetUrn())
+				continue
+			}
+			spec := a.GetSpec()
+			name, typ, parent := r.Name, r.Type, r.Parent
+			if spec.GetName() != "" {
+				name = spec.GetName()
+			}
+			if spec.GetType() != "" {
+				typ = spec.GetType()
+			}
+			switch {
+			case spec.GetNoParent():
+				parent = ""
+			case spec.GetParentUrn() != "":
+				parent = spec.GetParentUrn()
+			}
+			ids = append(ids, urnOf(parent, typ, name))
+		}
+		if r.Parent != "" {
+			for _, p := range identities(r.Parent)[1:] {
+				ids = append(ids, urnOf(p, r.Type, r.Name))
+			}
+		}
+		memo[urn] = ids
+		return ids
+	}
+	out := map[string][]string{}
+	for _, r := range rs {
+		out[r.URN] = identities(r.URN)
+	}
+	return out
 }
 
 // MockPEM is the certificate a cloud's API returns under mocks for the CA named.
