@@ -5,7 +5,6 @@ package config
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -14,7 +13,7 @@ import (
 // Namespace is the project name under which every key of this program lives in a stack file.
 const Namespace = "posthog-deploy"
 
-// Cloud says where a stack runs: on one of the four clouds, or on an existing cluster ("local").
+// Cloud says where a stack runs: on one of the clouds of Registry, or on an existing cluster ("local").
 type Cloud string
 
 // The clouds a stack may name in posthog-deploy:cloud.
@@ -25,9 +24,6 @@ const (
 	DigitalOcean Cloud = "digitalocean"
 	Azure        Cloud = "azure"
 )
-
-// Clouds lists every allowed value of posthog-deploy:cloud.
-var Clouds = []Cloud{Local, AWS, GCP, DigitalOcean, Azure}
 
 // Environment sets the safe minimums a stack is held to.
 type Environment string
@@ -260,31 +256,17 @@ type Secrets struct {
 // ClickHouse versions is skipped on this stack ("" where it runs): only against a cloud's
 // managed PostgreSQL, whose minor release the release row says PostHog's range refuses.
 func (c *Config) SkipServiceVersionCheck() string {
-	if c.Cloud == Local {
+	if Facts(c.Cloud).StandIns {
 		return ""
 	}
 	return Current().ManagedPostgres.SkipVersionCheck
 }
 
 // SecretKeys lists the secret config keys (without the namespace) a stack may have to set with
-// `pulumi config set --secret`, with the shortest value each accepts; SecretsOf says which
-// ones a cloud needs. The local stack's driver generates the missing ones on first run.
+// `pulumi config set --secret`, with the shortest value each accepts; each cloud's Secrets says
+// which ones it needs. The local stack's driver generates the missing ones on first run.
 var SecretKeys = map[string]int{
 	"secretKey": 32, "postgresPassword": 16, "clickhousePassword": 16, "objectStoreSecretKey": 16,
-}
-
-// SecretsOf lists the secret keys a stack on cloud must set: DigitalOcean generates the
-// database password itself, and only the in-cluster object store has a key of ours.
-func SecretsOf(cloud Cloud) []string {
-	keys := []string{"clickhousePassword", "secretKey"}
-	if cloud != DigitalOcean {
-		keys = append(keys, "postgresPassword")
-	}
-	if cloud == Local {
-		keys = append(keys, "objectStoreSecretKey")
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Source gives the raw config values of a stack by key (without the namespace). Object values

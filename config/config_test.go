@@ -226,7 +226,7 @@ func TestBadCloudConfig(t *testing.T) {
 		{"gcp without project", func() source { s := validCloud("gcp", "dev", nil); delete(s.values, "project"); return s }(),
 			`posthog-deploy:project: invalid value "": is required on gcp`},
 		{"project off gcp", validCloud("azure", "dev", map[string]string{"project": "x"}),
-			`posthog-deploy:project: invalid value "x": is only for gcp`},
+			`posthog-deploy:project: invalid value "x": is only for a cloud with projects (gcp)`},
 		{"prod API open to the world", validCloud("gcp", "prod", map[string]string{"cluster": `{"apiAllowedCidrs": ["0.0.0.0/0"]}`}),
 			`posthog-deploy:cluster.apiAllowedCidrs[0]: invalid value "0.0.0.0/0": must not open the cluster's API to the whole internet in prod`},
 		{"staging API unrestricted", validCloud("aws", "staging", map[string]string{"cluster": `{}`}),

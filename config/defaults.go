@@ -11,10 +11,8 @@ func Defaults(cloud Cloud, env Environment) *Config {
 		Environment: env,
 		Namespace:   "posthog",
 		Cluster: Cluster{
-			// DigitalOcean's regions are single datacenters: their nodes have no zone.
-			SpreadZones: cloud != DigitalOcean,
-			// Cloud clusters get load balancers; an existing cluster may have no controller.
-			AwaitLoadBalancers: cloud != Local,
+			SpreadZones:        Facts(cloud).Zoned,
+			AwaitLoadBalancers: Facts(cloud).LoadBalancers,
 		},
 		ZooKeeper: ZooKeeper{
 			Replicas:           pick(1, 3),

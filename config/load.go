@@ -28,8 +28,8 @@ func (s contextSource) IsSecret(key string) bool      { return s.ctx.IsConfigSec
 func Parse(src Source) (*Config, error) {
 	var errs Errors
 	cloud := Cloud(required(src, "cloud", &errs))
-	if cloud != "" && !slices.Contains(Clouds, cloud) {
-		errs = append(errs, FieldError{"cloud", quote(cloud), "must be one of " + list(Clouds)})
+	if cloud != "" && !slices.Contains(Clouds(), cloud) {
+		errs = append(errs, FieldError{"cloud", quote(cloud), "must be one of " + list(Clouds())})
 	}
 	env := Environment(required(src, "environment", &errs))
 	if env != "" && !slices.Contains(Environments, env) {
@@ -54,9 +54,9 @@ func Parse(src Source) (*Config, error) {
 	decode(src, "pgbouncer", &c.PgBouncer, &errs)
 	decode(src, "objectStore", &c.ObjectStore, &errs)
 	decode(src, "posthog", &c.PostHog, &errs)
-	c.Secrets = secrets(src, SecretsOf(cloud), &errs)
+	c.Secrets = secrets(src, Facts(cloud).Secrets, &errs)
 	errs = append(errs, c.validate()...)
-	if cloud != Local {
+	if !Facts(cloud).StandIns {
 		errs = append(errs, c.validateCloud()...)
 	}
 	if len(errs) > 0 {

@@ -217,7 +217,7 @@ func newBuckets(ctx *pulumi.Context, cfg *config.Config, o oidc, keep []pulumi.R
 		return nil, err
 	}
 	return &store{role: role, storage: foundation.ObjectStorage{
-		API:            foundation.S3,
+		API:            config.S3,
 		Endpoint:       fmt.Sprintf("https://s3.%s.amazonaws.com", cfg.Region),
 		Region:         cfg.Region,
 		Buckets:        foundation.Buckets{Data: data, Backups: backups},

@@ -12,7 +12,7 @@ import (
 
 // newStorage is one storage account with the buckets as blob containers. ClickHouse's backups
 // reach it with the account's key (clickhouse-backup speaks Azure Blob); PostHog's own object
-// storage speaks S3 only, so on Azure it stays off (see foundation.AzureBlob).
+// storage speaks S3 only, so on Azure it stays off (see config.AzureBlob).
 func newStorage(ctx *pulumi.Context, cfg *config.Config, rg pulumi.StringOutput, keep []pulumi.ResourceOption) (foundation.ObjectStorage, error) {
 	sku := "Standard_ZRS"
 	if cfg.Environment == config.Prod {
@@ -69,7 +69,7 @@ func newStorage(ctx *pulumi.Context, cfg *config.Config, rg pulumi.StringOutput,
 	}
 	keys := storage.ListStorageAccountKeysOutput(ctx, storage.ListStorageAccountKeysOutputArgs{ResourceGroupName: rg, AccountName: account.Name})
 	return foundation.ObjectStorage{
-		API:      foundation.AzureBlob,
+		API:      config.AzureBlob,
 		Endpoint: fmt.Sprintf("https://%s.blob.core.windows.net", cfg.ObjectStore.AccountName()),
 		Region:   cfg.Region,
 		Buckets:  foundation.Buckets{Data: data, Backups: backups},

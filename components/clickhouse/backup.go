@@ -58,7 +58,7 @@ func backupAgent(b config.Backup, store foundation.ObjectStorage, t Topology, sh
 		"ALLOW_EMPTY_BACKUPS": "true",
 	}
 	maps.Copy(env, remoteStorage(store, t, shard))
-	if cold && store.API == foundation.S3 {
+	if cold && store.API == config.S3 {
 		env["S3_OBJECT_DISK_PATH"] = ObjectDiskPath(t, shard)
 	}
 	var vars corev1.EnvVarArray
@@ -79,7 +79,7 @@ func backupAgent(b config.Backup, store foundation.ObjectStorage, t Topology, sh
 		c.EnvFrom = corev1.EnvFromSourceArray{corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(backupKeys)}}}
 		// clickhouse-backup reads the cold disk with the AWS_* keys ClickHouse itself uses for it
 		// (the disk's config names use_environment_credentials, not keys).
-		if cold && store.API == foundation.S3 {
+		if cold && store.API == config.S3 {
 			c.EnvFrom = append(c.EnvFrom, corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(objectKeys)}})
 		}
 	}
@@ -88,7 +88,7 @@ func backupAgent(b config.Backup, store foundation.ObjectStorage, t Topology, sh
 
 // remoteStorage is clickhouse-backup's settings for the store's backups bucket, in its API.
 func remoteStorage(store foundation.ObjectStorage, t Topology, shard int) map[string]string {
-	if store.API == foundation.AzureBlob {
+	if store.API == config.AzureBlob {
 		return map[string]string{
 			"REMOTE_STORAGE":   "azblob",
 			"AZBLOB_CONTAINER": store.Buckets.Backups,
@@ -111,7 +111,7 @@ func remoteStorage(store foundation.ObjectStorage, t Topology, shard int) map[st
 // agentKeys are the store's credentials under the names clickhouse-backup reads.
 func agentKeys(store foundation.ObjectStorage) pulumi.StringMap {
 	c := store.Credentials
-	if store.API == foundation.AzureBlob {
+	if store.API == config.AzureBlob {
 		return pulumi.StringMap{"AZBLOB_ACCOUNT_NAME": c.AccessKey, "AZBLOB_ACCOUNT_KEY": c.SecretKey}
 	}
 	return pulumi.StringMap{"S3_ACCESS_KEY": c.AccessKey, "S3_SECRET_KEY": c.SecretKey}
@@ -141,7 +141,7 @@ func newBackups(ctx *pulumi.Context, b config.Backup, store foundation.ObjectSto
 			return err
 		}
 		// ClickHouse's own object disk speaks S3 only (config rejects cold storage elsewhere).
-		if store.API == foundation.S3 {
+		if store.API == config.S3 {
 			if _, err := kube.NewSecret(ctx, objectKeys, p.Namespace, kube.Labels(App, nil), pulumi.StringMap{"AWS_ACCESS_KEY_ID": c.AccessKey, "AWS_SECRET_ACCESS_KEY": c.SecretKey}, opts...); err != nil {
 				return err
 			}

@@ -122,9 +122,9 @@ func TestBackupAgentSettingsAreClickHouseBackups(t *testing.T) {
 	}
 	known := f.Set(0)
 	topo := NewTopology("posthog", 2, 2, "ph")
-	s3 := foundation.ObjectStorage{API: foundation.S3, Endpoint: "http://store:9000", Region: "us-east-1",
+	s3 := foundation.ObjectStorage{API: config.S3, Endpoint: "http://store:9000", Region: "us-east-1",
 		Buckets: foundation.Buckets{Data: "data", Backups: "backups"}}
-	blob := foundation.ObjectStorage{API: foundation.AzureBlob, Buckets: foundation.Buckets{Data: "data", Backups: "backups"}}
+	blob := foundation.ObjectStorage{API: config.AzureBlob, Buckets: foundation.Buckets{Data: "data", Backups: "backups"}}
 	for _, tc := range []struct {
 		store foundation.ObjectStorage
 		cold  bool

@@ -172,7 +172,7 @@ func newSpaces(ctx *pulumi.Context, cfg *config.Config, keep []pulumi.ResourceOp
 		return foundation.ObjectStorage{}, err
 	}
 	return foundation.ObjectStorage{
-		API:      foundation.S3,
+		API:      config.S3,
 		Endpoint: fmt.Sprintf("https://%s.digitaloceanspaces.com", cfg.Region),
 		Region:   cfg.Region,
 		Buckets:  foundation.Buckets{Data: data, Backups: backups},

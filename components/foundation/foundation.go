@@ -43,7 +43,7 @@ type Foundation struct {
 // ObjectStorage is PostHog's buckets, all versioned, and how pods reach them.
 type ObjectStorage struct {
 	// API is the protocol the store speaks.
-	API API
+	API config.ObjectAPI
 	// Endpoint is the API's URL (S3), or the storage account's blob endpoint (Azure Blob).
 	Endpoint string
 	Region   string
@@ -55,16 +55,6 @@ type ObjectStorage struct {
 	// carries the cloud's workload identity. Empty means the namespace's default.
 	ServiceAccount string
 }
-
-// API is an object-storage protocol.
-type API string
-
-// The protocols a foundation's buckets speak: PostHog and ClickHouse speak S3; ClickHouse's
-// backups also speak Azure Blob.
-const (
-	S3        API = "s3"
-	AzureBlob API = "azblob"
-)
 
 // Credentials are an access key pair, Pulumi secrets.
 type Credentials struct {

@@ -88,7 +88,7 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 	}
 
 	store := foundation.ObjectStorage{
-		API:            foundation.S3,
+		API:            config.S3,
 		Endpoint:       "https://storage.googleapis.com",
 		Region:         cfg.Region,
 		Buckets:        foundation.Buckets{Data: data, Backups: backups},

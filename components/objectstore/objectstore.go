@@ -85,7 +85,7 @@ func New(ctx *pulumi.Context, o config.ObjectStore, ns string, secretKey pulumi.
 		return nil, err
 	}
 	s.Storage = foundation.ObjectStorage{
-		API:      foundation.S3,
+		API:      config.S3,
 		Endpoint: endpoint,
 		Region:   "us-east-1",
 		Buckets:  buckets,

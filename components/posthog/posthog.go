@@ -152,7 +152,7 @@ func Env(ph config.PostHog, a Args) map[string]string {
 		"OBJECT_STORAGE_ENDPOINT": a.ObjectStorage.Endpoint,
 		"OBJECT_STORAGE_BUCKET":   a.ObjectStorage.Buckets.Data,
 	}
-	if a.ObjectStorage.API != foundation.S3 {
+	if a.ObjectStorage.API != config.S3 {
 		env["OBJECT_STORAGE_ENABLED"] = "false"
 		delete(env, "OBJECT_STORAGE_ENDPOINT")
 		delete(env, "OBJECT_STORAGE_BUCKET")
@@ -171,7 +171,7 @@ func SecretEnv(a Args) pulumi.StringMap {
 		"DATABASE_URL":        a.Postgres.URL(url.Values{"sslmode": {a.Postgres.TLS.SSLMode()}}),
 		"CLICKHOUSE_PASSWORD": a.Secrets.ClickHousePassword,
 	}
-	if c := a.ObjectStorage.Credentials; c != nil && a.ObjectStorage.API == foundation.S3 {
+	if c := a.ObjectStorage.Credentials; c != nil && a.ObjectStorage.API == config.S3 {
 		secrets["OBJECT_STORAGE_ACCESS_KEY_ID"] = c.AccessKey
 		secrets["OBJECT_STORAGE_SECRET_ACCESS_KEY"] = c.SecretKey
 	}

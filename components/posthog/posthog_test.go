@@ -54,7 +54,7 @@ func release(t *testing.T, kind string) upstream.File {
 	return f
 }
 
-func args(api foundation.API, skip string) Args {
+func args(api config.ObjectAPI, skip string) Args {
 	return Args{
 		Postgres: foundation.Postgres{Host: pulumi.String("pgbouncer").ToStringOutput(), Port: 6432, Database: "posthog",
 			User: "posthog", Password: pulumi.String("pw").ToStringOutput()},
@@ -81,7 +81,7 @@ func TestEveryVariableIsOneThePinnedReleaseReads(t *testing.T) {
 		}
 	}
 	set := map[string]bool{}
-	for _, a := range []Args{args(foundation.S3, ""), args(foundation.S3, "managed PostgreSQL"), args(foundation.AzureBlob, "")} {
+	for _, a := range []Args{args(config.S3, ""), args(config.S3, "managed PostgreSQL"), args(config.AzureBlob, "")} {
 		if len(SecretEnv(a)) < 3 {
 			t.Fatalf("secret settings %v", SecretEnv(a))
 		}
@@ -89,7 +89,7 @@ func TestEveryVariableIsOneThePinnedReleaseReads(t *testing.T) {
 			set[k] = true
 		}
 	}
-	withKeys := args(foundation.S3, "")
+	withKeys := args(config.S3, "")
 	withKeys.ObjectStorage.Credentials = &foundation.Credentials{}
 	for k := range SecretEnv(withKeys) {
 		set[k] = true
@@ -114,7 +114,7 @@ func TestEveryVariableIsOneThePinnedReleaseReads(t *testing.T) {
 }
 
 func TestKafkaURLsCarryTheSchemeDjangoParses(t *testing.T) {
-	env := Env(config.Defaults(config.Local, config.Prod).PostHog, args(foundation.S3, ""))
+	env := Env(config.Defaults(config.Local, config.Prod).PostHog, args(config.S3, ""))
 	// Django: ",".join(urlparse(h).netloc for h in KAFKA_URL.split(",")); a bare host:port has
 	// no netloc, and the ClickHouse Kafka tables would be created pointing nowhere.
 	if env["KAFKA_URL"] != "kafka://kafka-0.kafka.ph.svc.cluster.local:9092,kafka://kafka-1.kafka.ph.svc.cluster.local:9092" {
@@ -132,7 +132,7 @@ func TestKafkaURLsCarryTheSchemeDjangoParses(t *testing.T) {
 	if _, ok := env["SKIP_SERVICE_VERSION_REQUIREMENTS"]; ok {
 		t.Error("the version check is skipped without a reason")
 	}
-	if Env(config.PostHog{}, args(foundation.S3, "managed"))["SKIP_SERVICE_VERSION_REQUIREMENTS"] != "1" {
+	if Env(config.PostHog{}, args(config.S3, "managed"))["SKIP_SERVICE_VERSION_REQUIREMENTS"] != "1" {
 		t.Error("the version check is not skipped where the release row says it must be")
 	}
 }

@@ -4,7 +4,6 @@
 package capture
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -124,37 +123,25 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	return args.Name + "-id", outputs, nil
 }
 
-// computed are the outputs a cloud computes for a resource that the program reads.
+// computed are the outputs a cloud computes for a resource that the program reads: each
+// cloud's registry entry says them.
 func computed(typ, name string) map[string]any {
-	switch typ {
-	case "aws:eks/cluster:Cluster":
-		return map[string]any{"endpoint": "https://" + name + ".eks.example", "certificateAuthority": map[string]any{"data": "Q0E="},
-			"identities": []any{map[string]any{"oidcs": []any{map[string]any{"issuer": "https://oidc.eks.example/id/" + name}}}}}
-	case "aws:iam/role:Role", "aws:iam/openIdConnectProvider:OpenIdConnectProvider", "aws:kms/key:Key", "aws:s3/bucketV2:BucketV2":
-		return map[string]any{"arn": "arn:aws:mock:::" + name}
-	case "aws:rds/instance:Instance":
-		return map[string]any{"address": name + ".rds.example"}
-	case "gcp:container/cluster:Cluster":
-		return map[string]any{"endpoint": "203.0.113.10", "masterAuth": map[string]any{"clusterCaCertificate": "Q0E="}}
-	case "gcp:serviceaccount/account:Account":
-		return map[string]any{"email": name + "@project.iam.gserviceaccount.com", "name": "projects/p/serviceAccounts/" + name}
-	case "gcp:storage/hmacKey:HmacKey":
-		return map[string]any{"accessId": "GOOG-MOCK", "secret": "mock-hmac-secret"}
-	case "gcp:sql/databaseInstance:DatabaseInstance":
-		return map[string]any{"privateIpAddress": "10.100.0.3",
-			"serverCaCerts": []any{map[string]any{"cert": MockPEM("cloud-sql-" + name)}}}
-	case "digitalocean:index/kubernetesCluster:KubernetesCluster":
-		return map[string]any{"kubeConfigs": []any{map[string]any{"rawConfig": "apiVersion: v1\nkind: Config\n"}}}
-	case "digitalocean:index/databaseCluster:DatabaseCluster":
-		return map[string]any{"privateHost": name + ".private.db.ondigitalocean.com"}
-	case "digitalocean:index/databaseUser:DatabaseUser":
-		return map[string]any{"password": "mock-generated-password"}
-	case "digitalocean:index/spacesKey:SpacesKey":
-		return map[string]any{"accessKey": "DO-MOCK", "secretKey": "mock-spaces-secret"}
-	case "azure-native:dbforpostgresql:Server":
-		return map[string]any{"fullyQualifiedDomainName": name + ".postgres.database.azure.com"}
+	for _, f := range config.Registry {
+		if out, ok := f.Mock.Outputs[typ]; ok {
+			return out(name)
+		}
 	}
 	return nil
+}
+
+// Call answers the clouds' lookups the program makes with what the cloud would return.
+func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	for _, f := range config.Registry {
+		if answer, ok := f.Mock.Calls[args.Token]; ok {
+			return resource.NewPropertyMapFromMap(answer(args.Args.Mappable())), nil
+		}
+	}
+	return resource.PropertyMap{}, nil
 }
 
 // Identities maps each resource's URN to every URN it answers to: its own, its aliases', and
@@ -217,27 +204,4 @@ func Identities(stack string, rs []Resource) map[string][]string {
 		out[r.URN] = identities(r.URN)
 	}
 	return out
-}
-
-// MockPEM is the certificate a cloud's API returns under mocks for the CA named.
-func MockPEM(name string) string {
-	return "-----BEGIN CERTIFICATE-----\n" + base64.StdEncoding.EncodeToString([]byte(name)) + "\n-----END CERTIFICATE-----"
-}
-
-// Call answers the clouds' lookups the program makes with what the cloud would return.
-func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	switch args.Token {
-	case "digitalocean:index/getDatabaseCa:getDatabaseCa":
-		return resource.NewPropertyMapFromMap(map[string]any{"certificate": MockPEM("digitalocean-" + args.Args["clusterId"].StringValue())}), nil
-	case "digitalocean:index/getKubernetesVersions:getKubernetesVersions":
-		return resource.NewPropertyMapFromMap(map[string]any{"latestVersion": "1.31.9-do.0"}), nil
-	case "azure-native:containerservice:listManagedClusterUserCredentials":
-		kubeconfig := base64.StdEncoding.EncodeToString([]byte("apiVersion: v1\nkind: Config\n"))
-		return resource.NewPropertyMapFromMap(map[string]any{
-			"kubeconfigs": []any{map[string]any{"name": "clusterUser", "value": kubeconfig}}}), nil
-	case "azure-native:storage:listStorageAccountKeys":
-		return resource.NewPropertyMapFromMap(map[string]any{
-			"keys": []any{map[string]any{"keyName": "key1", "value": "mock-account-key", "permissions": "FULL"}}}), nil
-	}
-	return resource.PropertyMap{}, nil
 }

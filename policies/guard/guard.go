@@ -10,32 +10,12 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/posthog-deploy/posthog-deploy/config"
 )
 
 // DataTypes are the resource types whose replacement or deletion loses stored data.
-var DataTypes = []string{
-	// Kubernetes: volumes, the namespace that holds the claims, and the data services.
-	"kubernetes:core/v1:PersistentVolumeClaim",
-	"kubernetes:core/v1:PersistentVolume",
-	"kubernetes:core/v1:Namespace",
-	"kubernetes:apps/v1:StatefulSet",
-	// Databases.
-	"aws:rds/instance:Instance",
-	"aws:rds/cluster:Cluster",
-	"gcp:sql/databaseInstance:DatabaseInstance",
-	"gcp:sql/database:Database",
-	"azure-native:dbforpostgresql:Server",
-	"azure-native:dbforpostgresql:Database",
-	"digitalocean:index/databaseCluster:DatabaseCluster",
-	"digitalocean:index/databaseDb:DatabaseDb",
-	// Buckets.
-	"aws:s3/bucket:Bucket",
-	"aws:s3/bucketV2:BucketV2",
-	"gcp:storage/bucket:Bucket",
-	"digitalocean:index/spacesBucket:SpacesBucket",
-	"azure-native:storage:StorageAccount",
-	"azure-native:storage:BlobContainer",
-}
+var DataTypes = config.DataTypes()
 
 // destructive are the step operations that delete a resource's current instance.
 var destructive = []string{"delete", "replace", "create-replacement", "delete-replaced"}

@@ -13,7 +13,9 @@ const preview = `{
     {"op": "delete", "urn": "urn:pulumi:prod::posthog-deploy::aws:rds/instance:Instance::postgres", "oldState": {"type": "aws:rds/instance:Instance"}},
     {"op": "delete", "urn": "urn:pulumi:prod::posthog-deploy::kubernetes:core/v1:ConfigMap::old-settings", "oldState": {"type": "kubernetes:core/v1:ConfigMap"}},
     {"op": "create-replacement", "urn": "urn:pulumi:prod::posthog-deploy::gcp:storage/bucket:Bucket::backups"},
-    {"op": "delete-replaced", "urn": "urn:pulumi:prod::posthog-deploy::gcp:storage/bucket:Bucket::backups"}
+    {"op": "delete-replaced", "urn": "urn:pulumi:prod::posthog-deploy::gcp:storage/bucket:Bucket::backups"},
+    {"op": "delete", "urn": "urn:pulumi:prod::posthog-deploy::aws:kms/key:Key::posthog-prod", "oldState": {"type": "aws:kms/key:Key"}},
+    {"op": "replace", "urn": "urn:pulumi:prod::posthog-deploy::azure-native:resources:ResourceGroup::posthog-prod", "oldState": {"type": "azure-native:resources:ResourceGroup"}}
   ]
 }`
 
@@ -30,6 +32,9 @@ func TestFindsDataLoss(t *testing.T) {
 		"kubernetes:apps/v1:StatefulSet would be replaced (its data deleted): urn:pulumi:prod::posthog-deploy::posthog-deploy:data:ClickHouse$kubernetes:apps/v1:StatefulSet::chi-posthog-0-0",
 		"aws:rds/instance:Instance would be deleted: urn:pulumi:prod::posthog-deploy::aws:rds/instance:Instance::postgres",
 		"gcp:storage/bucket:Bucket would be replaced (its data deleted): urn:pulumi:prod::posthog-deploy::gcp:storage/bucket:Bucket::backups",
+		// The key that encrypts the database, and the group that holds the database and the buckets.
+		"aws:kms/key:Key would be deleted: urn:pulumi:prod::posthog-deploy::aws:kms/key:Key::posthog-prod",
+		"azure-native:resources:ResourceGroup would be replaced (its data deleted): urn:pulumi:prod::posthog-deploy::azure-native:resources:ResourceGroup::posthog-prod",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -41,7 +46,7 @@ func TestAllowList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := Check(steps, []string{"postgres", "urn:pulumi:prod::posthog-deploy::gcp:storage/bucket:Bucket::*", "chi-posthog-0-0"})
+	got := Check(steps, []string{"postgres", "urn:pulumi:prod::posthog-deploy::gcp:storage/bucket:Bucket::*", "chi-posthog-0-0", "posthog-prod"})
 	if len(got) != 0 {
 		t.Errorf("allowed resources still reported: %v", got)
 	}

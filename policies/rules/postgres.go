@@ -173,7 +173,7 @@ func postgresRules() []Rule {
 			"Cloud SQL and DigitalOcean) with server_tls_ca_file set (components/pgbouncer does on every cloud).",
 		Severity: Critical, Enforcement: policyx.EnforcementLevelMandatory, Types: []string{ConfigMap},
 		Check: func(ctx Context, r Resource) []string {
-			if ctx.Cloud == "local" {
+			if ctx.StandIns() {
 				return nil
 			}
 			ini, ok := configTexts(r)["data.pgbouncer.ini"]

@@ -6,6 +6,8 @@ package rules
 import (
 	"slices"
 
+	"github.com/posthog-deploy/posthog-deploy/config"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 )
@@ -41,9 +43,16 @@ type Context struct {
 	AllowExperimental []string
 }
 
-// Zoned says whether the stack's cloud has zones to spread replicas over: DigitalOcean's
-// regions are single datacenters, where replicas are kept on separate nodes instead.
-func (c Context) Zoned() bool { return c.Cloud != "digitalocean" }
+// Zoned says whether the stack's cloud has zones to spread replicas over (an unknown cloud is
+// held to zones); elsewhere replicas are kept on separate nodes instead.
+func (c Context) Zoned() bool {
+	f := config.Facts(config.Cloud(c.Cloud))
+	return f.Zoned || f.Cloud == ""
+}
+
+// StandIns says whether the stack runs its own PostgreSQL and object store in the cluster
+// instead of a cloud's (an unknown cloud is held to a cloud's rules).
+func (c Context) StandIns() bool { return config.Facts(config.Cloud(c.Cloud)).StandIns }
 
 // HA says whether the stack is held to the high-availability minimums (staging, prod, unknown).
 func (c Context) HA() bool { return c.Environment != "dev" }

@@ -3,13 +3,14 @@ package rules
 import (
 	"fmt"
 
+	"github.com/posthog-deploy/posthog-deploy/config"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
 )
 
-// Stateful are the types whose deletion loses data: the cluster's stateful workloads and their
-// namespace, and each cloud's databases and buckets.
-var Stateful = []string{StatefulSet, PVC, Namespace, RDSInstance, CloudSQL, AzurePostgres, DODatabase,
-	S3Bucket, GCSBucket, SpacesBucket, AzureStorageAccount, AzureBlobContainer}
+// Stateful are the types whose deletion loses data (config.DataTypes): the cluster's volumes,
+// stateful workloads and namespace, and each cloud's databases, buckets and what holds them.
+var Stateful = config.DataTypes()
 
 func stackRules() []Rule {
 	return []Rule{{
@@ -25,9 +26,15 @@ func stackRules() []Rule {
 		},
 		Pass: []Fixture{
 			{Name: "protected", Context: Context{Environment: "prod"}, Resources: []Resource{protected(zkSet(3))}},
+			{Name: "KMS key and resource group protected", Context: Context{Environment: "prod"},
+				Resources: []Resource{protected(res("aws:kms/key:Key", "k", nil)), protected(res("azure-native:resources:ResourceGroup", "rg", nil))}},
 			{Name: "dev", Context: Context{Environment: "dev"}, Resources: []Resource{zkSet(1)}},
 		},
-		Fail: []Fixture{{Name: "unprotected", Context: Context{Environment: "staging"}, Resources: []Resource{zkSet(3)}}},
+		Fail: []Fixture{{Name: "unprotected", Context: Context{Environment: "staging"}, Resources: []Resource{zkSet(3)}},
+			// The key that encrypts RDS and the cluster's Secrets; the group that holds Azure's data.
+			{Name: "KMS key unprotected", Context: Context{Environment: "prod", Cloud: "aws"}, Resources: []Resource{res("aws:kms/key:Key", "k", nil)}},
+			{Name: "resource group unprotected", Context: Context{Environment: "prod", Cloud: "azure"},
+				Resources: []Resource{res("azure-native:resources:ResourceGroup", "rg", nil)}}},
 	}}
 }
 
