@@ -237,10 +237,16 @@ func (c *Config) validate() Errors {
 	return errs
 }
 
-// checkImage requires a pinned image: a tag other than latest, or a digest.
-func checkImage(check func(bool, string, any, string), key, image string) bool {
+// Pinned says whether an image reference names a tag other than latest, or a digest: an image
+// that cannot change under a running platform.
+func Pinned(image string) bool {
 	repository, tag := splitRef(image)
-	pinned := repository != "" && (strings.Contains(image, "@sha256:") || (tag != "" && tag != "latest"))
+	return repository != "" && (strings.Contains(image, "@sha256:") || (tag != "" && tag != "latest"))
+}
+
+// checkImage requires a pinned image.
+func checkImage(check func(bool, string, any, string), key, image string) bool {
+	pinned := Pinned(image)
 	check(pinned, key, quote(image), "must pin a tag other than latest, or a digest (image:1.2.3)")
 	return pinned
 }

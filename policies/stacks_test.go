@@ -78,6 +78,8 @@ func TestUnsafeVariantsAreCaught(t *testing.T) {
 		{"S3 versioning dropped", "PH-BK-001", nil, nil, "aws:s3/bucketVersioningV2:BucketVersioningV2::", "aws-prod"},
 		{"S3 backups bucket unversioned", "PH-CH-005", nil, nil, "aws:s3/bucketVersioningV2:BucketVersioningV2::", "aws-prod"},
 		{"S3 public access block dropped", "PH-BK-002", nil, nil, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock::", "aws-staging"},
+		{"S3 versioning suspended", "PH-BK-003", nil, setProp("aws:s3/bucketVersioningV2:BucketVersioningV2", "versioningConfiguration",
+			map[string]any{"status": "Suspended"}), "", "aws-prod"},
 		{"RDS backups cut to a day", "PH-PG-001", nil, setProp("aws:rds/instance:Instance", "backupRetentionPeriod", 1), "", "aws-prod"},
 		{"RDS made public", "PH-PG-002", nil, setProp("aws:rds/instance:Instance", "publiclyAccessible", true), "", "aws-dev"},
 		{"RDS final snapshot skipped", "PH-PG-003", nil, setProp("aws:rds/instance:Instance", "skipFinalSnapshot", true), "", "aws-prod"},

@@ -13,13 +13,14 @@ import (
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
 	"github.com/posthog-deploy/posthog-deploy/components/kube"
 	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/config/labels"
 )
 
 // Backups run clickhouse-backup beside every replica (it needs the replica's own files) with its
 // API on BackupPort; a CronJob per shard asks the shard's first replica to create a backup and
 // upload it to the versioned backups bucket, under <cluster>/shard-<n>.
 const (
-	BackupApp  = "clickhouse-backup"
+	BackupApp  = labels.ClickHouseBackup
 	BackupPort = 7171
 	backupKeys = "clickhouse-backup"
 	// objectKeys holds the same keys under the names ClickHouse's own S3 client reads.

@@ -18,12 +18,13 @@ import (
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
 	"github.com/posthog-deploy/posthog-deploy/components/kube"
 	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/config/labels"
 )
 
 // App is the app.kubernetes.io/name of every replica; ServiceName is the cluster Service
 // that spreads PostHog's queries over all replicas.
 const (
-	App         = "clickhouse"
+	App         = labels.ClickHouse
 	ServiceName = "clickhouse"
 	// Database is the database PostHog creates its tables in.
 	Database = "posthog"
@@ -44,8 +45,8 @@ func interserverSecret(password string) string {
 
 // Labels keys that place a pod in the topology.
 const (
-	ShardLabel   = "clickhouse.posthog.com/shard"
-	ReplicaLabel = "clickhouse.posthog.com/replica"
+	ShardLabel   = labels.Shard
+	ReplicaLabel = labels.Replica
 )
 
 // Cluster is the deployed ClickHouse cluster.

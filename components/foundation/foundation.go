@@ -16,6 +16,7 @@ import (
 
 	"github.com/posthog-deploy/posthog-deploy/components/kube"
 	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/config/labels"
 )
 
 // Foundation is what a cloud (or an existing cluster) gives the data plane.
@@ -171,7 +172,7 @@ func NewNamespace(ctx *pulumi.Context, cfg *config.Config, provider *kubernetes.
 	ns, err := corev1.NewNamespace(ctx, cfg.Namespace, &corev1.NamespaceArgs{
 		Metadata: metav1.ObjectMetaArgs{
 			Name:   pulumi.String(cfg.Namespace),
-			Labels: pulumi.StringMap{"app.kubernetes.io/part-of": pulumi.String("posthog")},
+			Labels: pulumi.StringMap{labels.PartOf: pulumi.String(labels.Platform)},
 		},
 	}, append([]pulumi.ResourceOption{pulumi.Provider(provider), pulumi.Protect(cfg.Environment.Protected())}, opts...)...)
 	if err != nil {

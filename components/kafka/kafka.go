@@ -14,11 +14,12 @@ import (
 
 	"github.com/posthog-deploy/posthog-deploy/components/kube"
 	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/config/labels"
 )
 
 // Name is the brokers' StatefulSet and headless Service; Port their client listener.
 const (
-	Name = "kafka"
+	Name = labels.Kafka
 	Port = 9092
 	// DataPath is where each broker's volume is mounted; its logs live in LogDirs, the
 	// directory the apache/kafka image declares as its volume.

@@ -13,17 +13,18 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/config/labels"
 )
 
 // ZoneKey and HostKey are the node labels that spreading uses.
 const (
-	ZoneKey = "topology.kubernetes.io/zone"
-	HostKey = "kubernetes.io/hostname"
+	ZoneKey = labels.Zone
+	HostKey = labels.Host
 )
 
 // PoolLabel is the node label (and taint key) of a dedicated node pool: a cloud labels and
 // taints its ClickHouse nodes posthog.com/pool=clickhouse, so only ClickHouse runs there.
-const PoolLabel = "posthog.com/pool"
+const PoolLabel = labels.Pool
 
 func poolSelector(pool string) pulumi.StringMapInput {
 	if pool == "" {
@@ -66,8 +67,8 @@ type Placement struct {
 // part-of ties it to the platform.
 func Labels(name string, extra map[string]string) pulumi.StringMap {
 	l := pulumi.StringMap{
-		"app.kubernetes.io/name":    pulumi.String(name),
-		"app.kubernetes.io/part-of": pulumi.String("posthog"),
+		labels.App:    pulumi.String(name),
+		labels.PartOf: pulumi.String(labels.Platform),
 	}
 	for k, v := range extra {
 		l[k] = pulumi.String(v)

@@ -12,12 +12,13 @@ import (
 
 	"github.com/posthog-deploy/posthog-deploy/components/kube"
 	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/config/labels"
 )
 
 // Name is the ensemble's StatefulSet and headless Service, which clients reach the members
 // through; the ports are ZooKeeper's standard ones.
 const (
-	Name         = "zookeeper"
+	Name         = labels.ZooKeeper
 	ClientPort   = 2181
 	QuorumPort   = 2888
 	ElectionPort = 3888

@@ -9,9 +9,12 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
+
+	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/config/labels"
 )
 
-const backupApp = "clickhouse-backup"
+const backupApp = labels.ClickHouseBackup
 
 // mcVersioning is the local object store's Job switching a bucket's versioning on.
 var mcVersioning = regexp.MustCompile(`mc version enable [a-z0-9-]+/([a-z0-9.-]+)`)
@@ -87,21 +90,23 @@ func backupRules() []Rule {
 		CheckStack: func(_ Context, rs []Resource) []Violation {
 			shards := map[string]Resource{}
 			scheduled := map[string]bool{}
+			var unknown []Violation
 			for _, r := range rs {
 				switch r.Type {
 				case StatefulSet:
-					l := labels(at(props(r), "spec", "template", "metadata", "labels"))
-					if l["app.kubernetes.io/name"] == chName && l[shardLabel] != "" {
-						shards[l[shardLabel]] = r
+					if replica, shard := clickHouseReplica(r); replica && shard == "" {
+						unknown = append(unknown, Violation{URN: r.URN, Message: unlabelled(r)})
+					} else if replica {
+						shards[shard] = r
 					}
 				case CronJob:
-					l := labels(at(props(r), "metadata", "labels"))
-					if l["app.kubernetes.io/name"] == backupApp {
+					l := labelMap(at(props(r), "metadata", "labels"))
+					if l[labels.App] == backupApp {
 						scheduled[l[shardLabel]] = true
 					}
 				}
 			}
-			var out []Violation
+			out := unknown
 			versioned := versionedBuckets(rs)
 			for _, s := range slices.Sorted(maps.Keys(shards)) {
 				r := shards[s]
@@ -135,14 +140,14 @@ func chBackedUp(shard, bucket string) Resource {
 	agent := container("altinity/clickhouse-backup:2.6.30", map[string]any{"name": "backup",
 		"env": []any{map[string]any{"name": "S3_BUCKET", "value": bucket}}})
 	return res(StatefulSet, "chi-posthog-"+shard+"-0", map[string]any{"spec": map[string]any{"replicas": 1, "template": map[string]any{
-		"metadata": map[string]any{"labels": map[string]string{"app.kubernetes.io/name": chName, shardLabel: shard}},
-		"spec":     map[string]any{"containers": []any{container("clickhouse/clickhouse-server:24.8.14.39", nil), agent}},
+		"metadata": map[string]any{"labels": map[string]string{labels.App: chName, shardLabel: shard}},
+		"spec":     map[string]any{"containers": []any{container(config.Current().ClickHouse.Image.Ref, nil), agent}},
 	}}})
 }
 
 func backupCron(shard string) Resource {
 	return res(CronJob, "clickhouse-backup-shard-"+shard, map[string]any{"metadata": map[string]any{
-		"labels": map[string]string{"app.kubernetes.io/name": backupApp, shardLabel: shard}}})
+		"labels": map[string]string{labels.App: backupApp, shardLabel: shard}}})
 }
 
 func versioningJob(bucket string) Resource {

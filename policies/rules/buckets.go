@@ -40,7 +40,7 @@ func settingFor(rs []Resource, typ, key string, owner Resource, ownerNameKey str
 }
 
 func bucketRules() []Rule {
-	return []Rule{{
+	return []Rule{bucketSettingRule(), {
 		ID: "PH-BK-001", Name: "buckets-versioned",
 		Why: "Without versioning, an overwritten or deleted object is gone: a bad backup run, a bug or zero-copy " +
 			"replication's garbage collection removes the only copy. Nothing checked this before PostHog lost a region's data.",
@@ -154,6 +154,66 @@ func bucketRules() []Rule {
 			{Name: "Azure public", Resources: []Resource{res(AzureStorageAccount, "a", map[string]any{"allowBlobPublicAccess": true, "minimumTlsVersion": "TLS1_2"})}},
 		},
 	}}
+}
+
+// bucketSettingRule rejects, resource by resource, a bucket setting that is unsafe in itself: the
+// stack rules above find what is missing once the stack is whole, but the engine runs them after
+// an update; this one runs on each resource before it is created or changed.
+func bucketSettingRule() Rule {
+	return Rule{
+		ID: "PH-BK-003", Name: "bucket-settings-safe",
+		Why: "A bucket's versioning suspended, or its public access unblocked, takes effect the moment the setting is " +
+			"applied: an overwrite or a deletion from then on is final, or the data is open to the internet.",
+		Fix: "Keep S3 versioning Enabled and all four public-access blocks true, GCS and Spaces versioning.enabled true " +
+			"and Spaces acl private, Azure isVersioningEnabled true and allowBlobPublicAccess false.",
+		Severity: Critical, Enforcement: policyx.EnforcementLevelMandatory,
+		Types: []string{S3Versioning, S3PublicAccessBlock, GCSBucket, SpacesBucket, AzureBlobServiceProp, AzureStorageAccount},
+		Check: func(_ Context, r Resource) []string {
+			p := props(r)
+			var out []string
+			switch r.Type {
+			case S3Versioning:
+				if status, ok := str(at(p, "versioningConfiguration", "status")); ok && status != "Enabled" {
+					out = append(out, fmt.Sprintf("versioningConfiguration.status is %s", status))
+				}
+			case S3PublicAccessBlock:
+				for _, k := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
+					if isFalse(at(p, k)) {
+						out = append(out, k+" is false")
+					}
+				}
+			case GCSBucket, SpacesBucket:
+				if isFalse(at(p, "versioning", "enabled")) {
+					out = append(out, "versioning.enabled is false")
+				}
+				if acl, ok := str(at(p, "acl")); ok && r.Type == SpacesBucket && acl != "private" {
+					out = append(out, "acl is "+acl)
+				}
+			case AzureBlobServiceProp:
+				if isFalse(at(p, "isVersioningEnabled")) {
+					out = append(out, "isVersioningEnabled is false")
+				}
+			case AzureStorageAccount:
+				if isTrue(at(p, "allowBlobPublicAccess")) {
+					out = append(out, "allowBlobPublicAccess is true")
+				}
+			}
+			return out
+		},
+		Pass: []Fixture{{Name: "safe settings", Resources: []Resource{
+			res(S3Versioning, "v", map[string]any{"versioningConfiguration": map[string]any{"status": "Enabled"}}),
+			res(S3PublicAccessBlock, "b", map[string]any{"blockPublicAcls": true, "blockPublicPolicy": true, "ignorePublicAcls": true, "restrictPublicBuckets": true}),
+			res(AzureBlobServiceProp, "blob", map[string]any{"isVersioningEnabled": true}),
+			res(SpacesBucket, "s", map[string]any{"acl": "private", "versioning": map[string]any{"enabled": true}}),
+		}}, {Name: "not known yet", Resources: []Resource{res(S3Versioning, "v", map[string]any{"versioningConfiguration": unknown})}}},
+		Fail: []Fixture{
+			{Name: "S3 versioning suspended", Resources: []Resource{res(S3Versioning, "v", map[string]any{"versioningConfiguration": map[string]any{"status": "Suspended"}})}},
+			{Name: "S3 public policy allowed", Resources: []Resource{res(S3PublicAccessBlock, "b", map[string]any{"blockPublicPolicy": false})}},
+			{Name: "GCS versioning off", Resources: []Resource{res(GCSBucket, "g", map[string]any{"versioning": map[string]any{"enabled": false}})}},
+			{Name: "Azure blob versioning off", Resources: []Resource{res(AzureBlobServiceProp, "blob", map[string]any{"isVersioningEnabled": false})}},
+			{Name: "Azure public blobs", Resources: []Resource{res(AzureStorageAccount, "a", map[string]any{"allowBlobPublicAccess": true})}},
+		},
+	}
 }
 
 func s3Bucket(name string) Resource {

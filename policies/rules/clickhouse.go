@@ -9,15 +9,42 @@ import (
 	"strconv"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
+
+	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/config/labels"
 )
 
-// ClickHouse labels, as components/clickhouse sets them.
+// The labels ClickHouse's replicas carry (config/labels, as components/clickhouse sets them).
 const (
-	chName     = "clickhouse"
-	shardLabel = "clickhouse.posthog.com/shard"
-	zoneKey    = "topology.kubernetes.io/zone"
-	hostKey    = "kubernetes.io/hostname"
+	chName     = labels.ClickHouse
+	shardLabel = labels.Shard
+	zoneKey    = labels.Zone
+	hostKey    = labels.Host
 )
+
+// clickHouseReplica says whether a StatefulSet runs a ClickHouse replica, by its name label or,
+// should the label be missing, by its image; shard is its shard label, "" when missing (which
+// the rules report: a missing label never takes a replica out of their sight).
+func clickHouseReplica(r Resource) (replica bool, shard string) {
+	if r.Type != StatefulSet {
+		return false, ""
+	}
+	l := podLabels(r)
+	if l[labels.App] == chName {
+		return true, l[shardLabel]
+	}
+	server := config.Repository(config.Current().ClickHouse.Image.Ref)
+	for _, c := range containers(r) {
+		if image, ok := str(at(c, "image")); ok && config.Repository(image) == server {
+			return true, l[shardLabel]
+		}
+	}
+	return false, ""
+}
+
+func unlabelled(r Resource) string {
+	return fmt.Sprintf("ClickHouse StatefulSet %s has no %s label on its pods: its shard cannot be known", r.Name, shardLabel)
+}
 
 var (
 	// zeroCopy matches zero-copy replication switched on in XML config, SQL SETTINGS, or a
@@ -69,6 +96,9 @@ func clickHouseRules() []Rule {
 		Fix: "Remove the setting, or add its name to this policy's allowExperimental list in the stack's policy " +
 			"config (and to posthog-deploy:clickhouse.allowExperimental).",
 		Severity: High, Enforcement: policyx.EnforcementLevelMandatory, Types: configCarriers,
+		Config: &policyx.ConfigSchema{Properties: map[string]map[string]any{
+			"allowExperimental": {"type": "array", "items": map[string]any{"type": "string"}},
+		}},
 		Check: func(ctx Context, r Resource) []string {
 			var out []string
 			for where, text := range configTexts(r) {
@@ -99,18 +129,22 @@ func clickHouseRules() []Rule {
 				return nil
 			}
 			shards := map[string]int{}
+			var out []Violation
 			for _, r := range rs {
-				l := labels(at(props(r), "spec", "template", "metadata", "labels"))
-				if r.Type != StatefulSet || l["app.kubernetes.io/name"] != chName || l[shardLabel] == "" {
+				replica, shard := clickHouseReplica(r)
+				if !replica {
+					continue
+				}
+				if shard == "" {
+					out = append(out, Violation{URN: r.URN, Message: unlabelled(r)})
 					continue
 				}
 				n, ok := num(at(props(r), "spec", "replicas"))
 				if !ok {
 					n = 1
 				}
-				shards[l[shardLabel]] += int(n)
+				shards[shard] += int(n)
 			}
-			var out []Violation
 			for _, s := range slices.Sorted(maps.Keys(shards)) {
 				if shards[s] < 2 {
 					out = append(out, Violation{Message: fmt.Sprintf("shard %s has %d replica(s) in %s", s, shards[s], envName(ctx))})
@@ -125,6 +159,7 @@ func clickHouseRules() []Rule {
 		Fail: []Fixture{
 			{Name: "1 replica in prod", Context: Context{Environment: "prod"},
 				Resources: []Resource{chReplica("0", "0", true), chReplica("0", "1", true), chReplica("1", "0", true)}},
+			{Name: "shard label renamed", Context: Context{Environment: "prod"}, Resources: []Resource{unlabelledReplica()}},
 		},
 	}, {
 		ID: "PH-CH-004", Name: "clickhouse-replicas-spread-over-zones",
@@ -133,9 +168,12 @@ func clickHouseRules() []Rule {
 			"(components/kube does when cluster.spreadZones is on). On DigitalOcean, whose regions have no zones, the same constraint on kubernetes.io/hostname.",
 		Severity: High, Enforcement: policyx.EnforcementLevelMandatory, Types: []string{StatefulSet},
 		Check: func(ctx Context, r Resource) []string {
-			l := labels(at(props(r), "spec", "template", "metadata", "labels"))
-			if l["app.kubernetes.io/name"] != chName || l[shardLabel] == "" || !ctx.HA() {
+			replica, shard := clickHouseReplica(r)
+			if !replica || !ctx.HA() {
 				return nil
+			}
+			if shard == "" {
+				return []string{unlabelled(r)}
 			}
 			constraints := at(podSpec(r), "topologySpreadConstraints")
 			if constraints.IsComputed() {
@@ -149,20 +187,27 @@ func clickHouseRules() []Rule {
 					if !ctx.Zoned() {
 						want = hostKey
 					}
-					if key == want && when == "DoNotSchedule" && labels(at(c, "labelSelector", "matchLabels"))[shardLabel] == l[shardLabel] {
+					if key == want && when == "DoNotSchedule" && labelMap(at(c, "labelSelector", "matchLabels"))[shardLabel] == shard {
 						return nil
 					}
 				}
 			}
-			return []string{fmt.Sprintf("replica of shard %s is not kept out of its shard's other zones", l[shardLabel])}
+			return []string{fmt.Sprintf("replica of shard %s is not kept out of its shard's other zones", shard)}
 		},
 		Pass: []Fixture{{Name: "spread", Context: Context{Environment: "prod"}, Resources: []Resource{chReplica("0", "0", true)}},
 			{Name: "nodes apart where there are no zones", Context: Context{Environment: "prod", Cloud: "digitalocean"},
 				Resources: []Resource{chReplicaSpreadOn("0", "0", hostKey)}}},
 		Fail: []Fixture{{Name: "no spread", Context: Context{Environment: "prod"}, Resources: []Resource{chReplica("0", "0", false)}},
+			{Name: "no labels at all", Context: Context{Environment: "prod"}, Resources: []Resource{unlabelledReplica()}},
 			{Name: "a zone spread where there are no zones", Context: Context{Environment: "prod", Cloud: "digitalocean"},
 				Resources: []Resource{chReplica("0", "0", true)}}},
 	}}
+}
+
+// unlabelledReplica is a ClickHouse replica whose pods carry none of the program's labels.
+func unlabelledReplica() Resource {
+	return workload(StatefulSet, "chi-posthog-0-0", 1, map[string]string{"app": "db"},
+		container(config.Current().ClickHouse.Image.Ref, nil), nil)
 }
 
 func chReplica(shard, replica string, spread bool) Resource {
@@ -174,15 +219,15 @@ func chReplica(shard, replica string, spread bool) Resource {
 
 // chReplicaSpreadOn is a replica kept apart from its shard's others over key ("" for not at all).
 func chReplicaSpreadOn(shard, replica, key string) Resource {
-	podLabels := map[string]string{"app.kubernetes.io/name": chName, shardLabel: shard, "clickhouse.posthog.com/replica": replica}
+	pods := map[string]string{labels.App: chName, shardLabel: shard, labels.Replica: replica}
 	spec := map[string]any{}
 	if key != "" {
 		spec["topologySpreadConstraints"] = []any{map[string]any{
 			"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "DoNotSchedule",
-			"labelSelector": map[string]any{"matchLabels": map[string]string{"app.kubernetes.io/name": chName, shardLabel: shard}},
+			"labelSelector": map[string]any{"matchLabels": map[string]string{labels.App: chName, shardLabel: shard}},
 		}}
 	}
-	return workload(StatefulSet, "chi-posthog-"+shard+"-"+replica, 1, podLabels, container("clickhouse/clickhouse-server:24.8.14.39", nil), spec)
+	return workload(StatefulSet, "chi-posthog-"+shard+"-"+replica, 1, pods, container(config.Current().ClickHouse.Image.Ref, nil), spec)
 }
 
 func envName(ctx Context) string {

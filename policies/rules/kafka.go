@@ -6,19 +6,12 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
+
+	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/config/labels"
 )
 
 const gib = 1 << 30
-
-// quantityBytes parses a Kubernetes size such as 100Gi (Mi, Gi, Ti).
-func quantityBytes(q string) (int64, bool) {
-	for unit, shift := range map[string]uint{"Mi": 20, "Gi": 30, "Ti": 40} {
-		if n, err := strconv.ParseInt(strings.TrimSuffix(q, unit), 10, 64); err == nil && strings.HasSuffix(q, unit) {
-			return n << shift, true
-		}
-	}
-	return 0, false
-}
 
 func kafkaRules() []Rule {
 	return []Rule{{
@@ -64,12 +57,12 @@ func kafkaRules() []Rule {
 					if text, ok := configFile(r, "server.properties"); ok {
 						settings, urn = properties(text), r.URN
 					}
-				case r.Type == StatefulSet && labels(at(props(r), "spec", "template", "metadata", "labels"))["app.kubernetes.io/name"] == "kafka":
+				case r.Type == StatefulSet && podLabels(r)[labels.App] == labels.Kafka:
 					n, _ := num(at(props(r), "spec", "replicas"))
 					brokers = int(n)
 					if claims := at(props(r), "spec", "volumeClaimTemplates"); claims.IsArray() && claims.AsArray().Len() > 0 {
 						size, _ := str(at(claims.AsArray().Get(0), "spec", "resources", "requests", "storage"))
-						volume, _ = quantityBytes(size)
+						volume, _ = config.Bytes(size)
 					}
 				case r.Type == Job:
 					for _, text := range configTexts(r) {
@@ -115,7 +108,7 @@ func kafkaSet(brokers int, size string) Resource {
 	return res(StatefulSet, "kafka", map[string]any{"spec": map[string]any{
 		"replicas": brokers,
 		"template": map[string]any{
-			"metadata": map[string]any{"labels": map[string]string{"app.kubernetes.io/name": "kafka"}},
+			"metadata": map[string]any{"labels": map[string]string{labels.App: labels.Kafka}},
 			"spec":     map[string]any{"containers": []any{container("apache/kafka:3.9.0", nil)}},
 		},
 		"volumeClaimTemplates": []any{map[string]any{

@@ -2,9 +2,11 @@ package rules
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
+
+	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/config/labels"
 )
 
 func kubernetesRules() []Rule {
@@ -20,7 +22,7 @@ func kubernetesRules() []Rule {
 				if !ok {
 					continue
 				}
-				if !pinned(image) {
+				if !config.Pinned(image) {
 					out = append(out, fmt.Sprintf("container %s: image %q is not pinned", containerName(c, i), image))
 				}
 			}
@@ -64,7 +66,7 @@ func kubernetesRules() []Rule {
 			var budgets []map[string]string
 			for _, r := range rs {
 				if r.Type == PDB {
-					budgets = append(budgets, labels(at(props(r), "spec", "selector", "matchLabels")))
+					budgets = append(budgets, labelMap(at(props(r), "spec", "selector", "matchLabels")))
 				}
 			}
 			var out []Violation
@@ -72,7 +74,7 @@ func kubernetesRules() []Rule {
 				if r.Type != StatefulSet {
 					continue
 				}
-				pod := labels(at(props(r), "spec", "template", "metadata", "labels"))
+				pod := labelMap(at(props(r), "spec", "template", "metadata", "labels"))
 				if n, ok := num(at(props(r), "spec", "replicas")); ok && n < 2 && pod[shardLabel] == "" {
 					continue
 				}
@@ -87,17 +89,8 @@ func kubernetesRules() []Rule {
 			return out
 		},
 		Pass: []Fixture{{Name: "covered", Resources: []Resource{zkSet(3), res(PDB, "zookeeper", map[string]any{
-			"spec": map[string]any{"selector": map[string]any{"matchLabels": map[string]string{"app.kubernetes.io/name": "zookeeper"}}}})}},
+			"spec": map[string]any{"selector": map[string]any{"matchLabels": map[string]string{labels.App: labels.ZooKeeper}}}})}},
 			{Name: "single replica", Resources: []Resource{zkSet(1)}}},
 		Fail: []Fixture{{Name: "none", Resources: []Resource{zkSet(3)}}, {Name: "shard replica", Resources: []Resource{chReplica("0", "0", true)}}},
 	}}
-}
-
-// pinned says whether an image names a tag other than latest, or a digest.
-func pinned(image string) bool {
-	if strings.Contains(image, "@sha256:") {
-		return true
-	}
-	i := strings.LastIndex(image, ":")
-	return i > strings.LastIndex(image, "/") && image[i+1:] != "latest" && image[i+1:] != ""
 }

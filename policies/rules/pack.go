@@ -15,12 +15,6 @@ const PackName = "posthog-deploy"
 // PackVersion is bumped with any rule change.
 var PackVersion = semver.MustParse("0.1.0")
 
-// allowExperimentalSchema is the policy config of PH-CH-002, set per stack with
-// --policy-pack-config.
-var allowExperimentalSchema = &policyx.ConfigSchema{Properties: map[string]map[string]any{
-	"allowExperimental": {"type": "array", "items": map[string]any{"type": "string"}},
-}}
-
 // Pack is the policy pack the engine runs, for a stack of the given environment.
 func Pack(stack Context) (policyx.PolicyPack, error) {
 	var policies []policyx.Policy
@@ -42,12 +36,8 @@ func Pack(stack Context) (policyx.PolicyPack, error) {
 			}))
 			continue
 		}
-		var schema *policyx.ConfigSchema
-		if r.ID == "PH-CH-002" {
-			schema = allowExperimentalSchema
-		}
 		policies = append(policies, policyx.NewResourceValidationPolicy(r.Name, policyx.ResourceValidationPolicyArgs{
-			Description: desc, EnforcementLevel: r.Enforcement, ConfigSchema: schema,
+			Description: desc, EnforcementLevel: r.Enforcement, ConfigSchema: r.Config,
 			ValidateResource: func(_ context.Context, args policyx.ResourceValidationArgs) error {
 				res := fromAnalyzer(args.Resource)
 				if !slices.Contains(r.Types, res.Type) {

@@ -69,6 +69,9 @@ type Rule struct {
 	Enforcement policyx.EnforcementLevel
 	// Types are the resource types checked (for a stack rule, the types it reads).
 	Types []string
+	// Config is the schema of the rule's per-stack policy config (--policy-pack-config), which
+	// Check finds in its Context; nil for a rule without one.
+	Config *policyx.ConfigSchema
 	// Check returns one message per violation in a resource of one of Types. It must not
 	// report a value that is unknown yet (a preview's computed value): it decides on what is known.
 	Check func(Context, Resource) []string

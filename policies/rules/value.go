@@ -144,10 +144,24 @@ func containerName(c property.Value, i int) string {
 	return "#" + string(rune('0'+i))
 }
 
-// labels are a known string map (metadata labels, selectors).
-func labels(v property.Value) map[string]string {
+// labelMap is a known string map (metadata labels, selectors).
+func labelMap(v property.Value) map[string]string {
 	m, _ := stringValues(v)
 	return m
+}
+
+// podLabels are the labels of a workload's pods.
+func podLabels(r Resource) map[string]string {
+	return labelMap(at(podSpecParent(r), "metadata", "labels"))
+}
+
+// podSpecParent is the pod template of a workload (its metadata and spec).
+func podSpecParent(r Resource) property.Value {
+	p := props(r)
+	if r.Type == CronJob {
+		return at(p, "spec", "jobTemplate", "spec", "template")
+	}
+	return at(p, "spec", "template")
 }
 
 // selects says whether every selector label is among the labels.

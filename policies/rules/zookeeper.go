@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
+
+	"github.com/posthog-deploy/posthog-deploy/config/labels"
 )
 
 // properties parses key=value lines (zoo.cfg, server.properties).
@@ -60,8 +62,8 @@ func zooKeeperRules() []Rule {
 		Fix:      "Set posthog-deploy:zookeeper.replicas to 3 or 5 in staging and prod.",
 		Severity: High, Enforcement: policyx.EnforcementLevelMandatory, Types: []string{StatefulSet},
 		Check: func(ctx Context, r Resource) []string {
-			l := labels(at(props(r), "spec", "template", "metadata", "labels"))
-			if l["app.kubernetes.io/name"] != "zookeeper" || !ctx.HA() {
+			l := labelMap(at(props(r), "spec", "template", "metadata", "labels"))
+			if l[labels.App] != labels.ZooKeeper || !ctx.HA() {
 				return nil
 			}
 			n, ok := num(at(props(r), "spec", "replicas"))
@@ -85,5 +87,5 @@ func zooKeeperRules() []Rule {
 }
 
 func zkSet(n int) Resource {
-	return workload(StatefulSet, "zookeeper", n, map[string]string{"app.kubernetes.io/name": "zookeeper"}, container("zookeeper:3.8.4", nil), nil)
+	return workload(StatefulSet, "zookeeper", n, map[string]string{labels.App: labels.ZooKeeper}, container("zookeeper:3.8.4", nil), nil)
 }
