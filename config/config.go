@@ -125,6 +125,8 @@ type Kafka struct {
 	MinInsyncReplicas int `json:"minInsyncReplicas"`
 	// RetentionHours is the time limit beside the size limit derived from Storage.
 	RetentionHours int `json:"retentionHours"`
+	// RetentionBytes is every partition's size limit, derived from Storage by validation.
+	RetentionBytes int64 `json:"-"`
 }
 
 // Redis is PostHog's cache and task queue.

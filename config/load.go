@@ -171,6 +171,9 @@ func (c *Config) validate() Errors {
 	check(k.RetentionHours >= 1 && k.RetentionHours <= 720, "kafka.retentionHours", k.RetentionHours, "must be from 1 to 720")
 	checkPin(check, "kafka.image", &c.Kafka.Image, r.Kafka)
 	check(quantity.MatchString(k.Storage), "kafka.storage", quote(k.Storage), "must be a size such as 100Gi")
+	var small string
+	c.Kafka.RetentionBytes, small = k.retentionBytes(len(r.Topics))
+	check(small == "", "kafka.storage", quote(k.Storage), small)
 
 	checkPin(check, "redis.image", &c.Redis.Image, r.Redis)
 	check(quantity.MatchString(c.Redis.Storage), "redis.storage", quote(c.Redis.Storage), "must be a size such as 5Gi")

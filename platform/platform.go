@@ -23,67 +23,82 @@ import (
 	"github.com/posthog-deploy/posthog-deploy/config"
 )
 
-// Program deploys the stack's platform.
+// Foundations builds each cloud's foundation: its cluster, network, database and buckets. Every
+// entry of config.Registry has one; a new cloud is a registry entry, a package under components/
+// and a line here.
+var Foundations = map[config.Cloud]func(*pulumi.Context, string, foundation.Args, ...pulumi.ResourceOption) (*foundation.Foundation, error){
+	config.AWS:          aws.New,
+	config.GCP:          gcp.New,
+	config.DigitalOcean: digitalocean.New,
+	config.Azure:        azure.New,
+	config.Local:        local.New,
+}
+
+// Program deploys the stack's platform: the config, then the cloud's foundation, then the data
+// services on its cluster, each handed the endpoints of those it uses (and waiting for them),
+// then PostHog.
 func Program(ctx *pulumi.Context) error {
 	cfg, err := config.Load(ctx)
 	if err != nil {
 		return err
 	}
 	release := config.Current()
-	// Derived sizing is checked with the config, before any resource exists.
-	kafkaRetention, err := kafka.RetentionBytes(cfg.Kafka, release.Topics)
+	newFoundation, ok := Foundations[cfg.Cloud]
+	if !ok {
+		return fmt.Errorf("%s:cloud: %q has no foundation", config.Namespace, cfg.Cloud)
+	}
+	f, err := newFoundation(ctx, foundation.Name(cfg), foundation.Args{Config: cfg})
+	if err != nil {
+		return err
+	}
+	place, on := f.Placement, pulumi.Provider(f.Provider)
+
+	zk, err := zookeeper.New(ctx, zookeeper.Name, zookeeper.Args{Config: cfg.ZooKeeper, Placement: place}, on)
+	if err != nil {
+		return err
+	}
+	kf, err := kafka.New(ctx, kafka.Name, kafka.Args{
+		Config: cfg.Kafka, Topics: release.Topics, ZooKeeper: zk.Endpoint, Placement: place,
+	}, on)
+	if err != nil {
+		return err
+	}
+	ch, err := clickhouse.New(ctx, cfg.ClickHouse.Cluster, clickhouse.Args{
+		Config: cfg.ClickHouse, ZooKeeper: zk.Endpoint, Password: cfg.Secrets.ClickHousePassword,
+		Backups: f.ObjectStorage, Pool: f.ClickHousePool, Placement: place,
+	}, on)
+	if err != nil {
+		return err
+	}
+	rd, err := redis.New(ctx, redis.Name, redis.Args{Config: cfg.Redis, Placement: place}, on)
+	if err != nil {
+		return err
+	}
+	pool, err := pgbouncer.New(ctx, pgbouncer.Name, pgbouncer.Args{
+		Config: cfg.PgBouncer, Upstream: f.Postgres, Fetch: cfg.Postgres.ClientImage, Placement: place,
+	}, on)
 	if err != nil {
 		return err
 	}
 
-	f, err := newFoundation(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	ns, place, on := f.Namespace, f.Placement, f.Options()
-	after := func(rs ...pulumi.Resource) []pulumi.ResourceOption { return append(on, pulumi.DependsOn(rs)) }
-
-	zk, err := zookeeper.New(ctx, cfg.ZooKeeper, ns, place, on...)
-	if err != nil {
-		return err
-	}
-	kf, err := kafka.New(ctx, cfg.Kafka, release.Topics, kafkaRetention, ns, zk.Addresses(), place, after(zk)...)
-	if err != nil {
-		return err
-	}
-	ch, err := clickhouse.New(ctx, cfg.ClickHouse, ns, clickhouse.Args{
-		ZooKeeper: zk.Nodes, ZooKeeperPort: zookeeper.ClientPort, Password: cfg.Secrets.ClickHousePassword,
-		Backups: f.ObjectStorage, Pool: f.ClickHousePool,
-	}, place, after(zk)...)
-	if err != nil {
-		return err
-	}
-	rd, err := redis.New(ctx, cfg.Redis, ns, place, on...)
-	if err != nil {
-		return err
-	}
-	pool, err := pgbouncer.New(ctx, cfg.PgBouncer, ns, pgbouncer.Args{Upstream: f.Postgres, Fetch: cfg.Postgres.ClientImage}, place, on...)
-	if err != nil {
-		return err
-	}
-
-	app, err := posthog.New(ctx, cfg.PostHog, posthog.Args{
-		Postgres: pool.Endpoint, Migrations: f.Postgres, Fetch: cfg.Postgres.ClientImage,
-		ObjectStorage: f.ObjectStorage, ClickHouse: ch, KafkaHosts: kf.Hosts, RedisURL: rd.URL, Secrets: cfg.Secrets,
+	app, err := posthog.New(ctx, posthog.Name, posthog.Args{
+		Config: cfg.PostHog, Postgres: pool.Endpoint, Migrations: f.Postgres, Fetch: cfg.Postgres.ClientImage,
+		ObjectStorage: f.ObjectStorage, ClickHouse: ch.Endpoint, ClickHouseCluster: ch.Topology.Cluster,
+		Kafka: kf.Endpoint, Redis: rd.Endpoint, Secrets: cfg.Secrets,
 		SkipServiceVersionCheck: cfg.SkipServiceVersionCheck(), AwaitLoadBalancers: f.AwaitLoadBalancers,
-		DependsOn: []pulumi.Resource{ch, kf.Topics, rd, pool},
-	}, place, on...)
+		Placement: place,
+	}, on)
 	if err != nil {
 		return err
 	}
 
 	ctx.Export("namespace", pulumi.String(f.Namespace))
 	ctx.Export("url", pulumi.String(app.URL))
-	ctx.Export("clickhouseHost", pulumi.String(ch.Host))
+	ctx.Export("clickhouseHost", pulumi.String(ch.Endpoint.Hosts[0]))
 	ctx.Export("clickhouseCluster", pulumi.String(ch.Topology.Cluster))
-	ctx.Export("zookeeperNodes", pulumi.ToStringArray(zk.Nodes))
-	ctx.Export("kafkaHosts", pulumi.ToStringArray(kf.Hosts))
-	ctx.Export("redisUrl", pulumi.String(rd.URL))
+	ctx.Export("zookeeperNodes", pulumi.ToStringArray(zk.Endpoint.Hosts))
+	ctx.Export("kafkaHosts", pulumi.ToStringArray(kf.Endpoint.Addresses()))
+	ctx.Export("redisUrl", pulumi.String(rd.URL()))
 	ctx.Export("objectStorageEndpoint", pulumi.String(f.ObjectStorage.Endpoint))
 	ctx.Export("postgresHost", f.Postgres.Host)
 	ctx.Export("buckets", pulumi.ToStringArray([]string{f.ObjectStorage.Buckets.Data, f.ObjectStorage.Buckets.Backups}))
@@ -92,21 +107,4 @@ func Program(ctx *pulumi.Context) error {
 		ctx.Export("kubeconfig", f.Kubeconfig)
 	}
 	return nil
-}
-
-// newFoundation provisions the stack's cloud: its cluster, network, database and buckets.
-func newFoundation(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error) {
-	switch cfg.Cloud {
-	case config.AWS:
-		return aws.New(ctx, cfg)
-	case config.GCP:
-		return gcp.New(ctx, cfg)
-	case config.DigitalOcean:
-		return digitalocean.New(ctx, cfg)
-	case config.Azure:
-		return azure.New(ctx, cfg)
-	case config.Local:
-		return local.New(ctx, cfg)
-	}
-	return nil, fmt.Errorf("%s:cloud: %q has no foundation", config.Namespace, cfg.Cloud)
 }

@@ -388,3 +388,47 @@ func BenchmarkStackUnderMocks(b *testing.B) {
 		})
 	}
 }
+
+// TestEachServiceWaitsForTheEndpointsItUses: a component is handed its dependencies' endpoints
+// and waits for what each says must exist (Kafka and ClickHouse for the ensemble, PgBouncer for
+// the database, the migrations for every data service), on every stack.
+func TestEachServiceWaitsForTheEndpointsItUses(t *testing.T) {
+	for _, s := range allStacks(t) {
+		byURN := map[string]capture.Resource{}
+		for _, r := range s.rs {
+			byURN[r.URN] = r
+		}
+		// A dependency on a component is one on each of its children.
+		waitsFor := func(r capture.Resource, typ, prefix string) bool {
+			return slices.ContainsFunc(r.DependsOn, func(urn string) bool {
+				d := byURN[urn]
+				return d.Type == typ && strings.HasPrefix(d.Name, prefix)
+			})
+		}
+		for _, r := range s.rs {
+			switch r.Type {
+			case "posthog-deploy:data:Kafka", "posthog-deploy:data:ClickHouse":
+				if !waitsFor(r, statefulSet, "zookeeper") {
+					t.Errorf("%s: %s does not wait for the ZooKeeper ensemble", s.name, r.URN)
+				}
+			case "posthog-deploy:data:PgBouncer":
+				db := map[string]string{"local": statefulSet, "aws": "aws:rds/instance:Instance",
+					"gcp": "gcp:sql/databaseInstance:DatabaseInstance", "digitalocean": "digitalocean:index/databaseCluster:DatabaseCluster",
+					"azure": "azure-native:dbforpostgresql:Server"}[s.cloud]
+				if !waitsFor(r, db, "") {
+					t.Errorf("%s: %s does not wait for the database (%s): %v", s.name, r.URN, db, r.DependsOn)
+				}
+			case "kubernetes:batch/v1:Job":
+				if !strings.HasPrefix(r.Name, "posthog-migrate-") {
+					continue
+				}
+				for _, dep := range [][2]string{{statefulSet, "chi-"}, {"kubernetes:batch/v1:Job", "kafka-topics-"},
+					{statefulSet, "redis"}, {deployment, "pgbouncer"}} {
+					if !waitsFor(r, dep[0], dep[1]) {
+						t.Errorf("%s: the migrations do not wait for %s %s*", s.name, dep[0], dep[1])
+					}
+				}
+			}
+		}
+	}
+}

@@ -2,12 +2,14 @@ package platform_test
 
 import (
 	"flag"
+	"maps"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/platform"
 	"github.com/posthog-deploy/posthog-deploy/platform/capture"
 )
 
@@ -67,5 +69,40 @@ func TestDataResourcesKeepTheirURNs(t *testing.T) {
 		if !claimed[urn] {
 			t.Errorf("no resource answers to %s any more: the change deletes it", urn)
 		}
+	}
+}
+
+// TestEveryResourceSitsUnderAComponent: at the stack's root are the foundation and the data
+// plane's components only; every resource a cloud or a service creates is a child of one, so
+// `pulumi stack` reads like the architecture and a move is a change of parent, aliased.
+func TestEveryResourceSitsUnderAComponent(t *testing.T) {
+	for _, s := range allStacks(t) {
+		var roots []string
+		for _, r := range s.rs {
+			if r.Type == "pulumi:pulumi:Stack" || r.Parent != "" {
+				continue
+			}
+			if r.Custom {
+				t.Errorf("%s: %s is at the stack's root, under no component", s.name, r.URN)
+			}
+			roots = append(roots, r.Type)
+		}
+		slices.Sort(roots)
+		want := []string{"posthog-deploy:" + s.cloud + ":Foundation", "posthog-deploy:app:PostHog",
+			"posthog-deploy:data:ClickHouse", "posthog-deploy:data:Kafka", "posthog-deploy:data:PgBouncer",
+			"posthog-deploy:data:Redis", "posthog-deploy:data:ZooKeeper"}
+		slices.Sort(want)
+		if !slices.Equal(roots, want) {
+			t.Errorf("%s: the stack's root holds %v, want %v", s.name, roots, want)
+		}
+	}
+}
+
+// TestEveryCloudHasAFoundation: the registry and the program's foundations name the same clouds.
+func TestEveryCloudHasAFoundation(t *testing.T) {
+	got := slices.Sorted(maps.Keys(platform.Foundations))
+	want := slices.Sorted(slices.Values(config.Clouds()))
+	if !slices.Equal(got, want) {
+		t.Errorf("foundations for %v, the registry's clouds are %v", got, want)
 	}
 }

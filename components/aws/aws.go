@@ -21,16 +21,20 @@ import (
 )
 
 // New provisions the stack's AWS foundation.
-func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error) {
-	name := foundation.Name(cfg)
-	provider, err := aws.NewProvider(ctx, "aws", &aws.ProviderArgs{
-		Region:      pulumi.String(cfg.Region),
-		DefaultTags: aws.ProviderDefaultTagsArgs{Tags: pulumi.StringMap{"posthog-deploy/stack": pulumi.String(name)}},
-	})
+func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.ResourceOption) (*foundation.Foundation, error) {
+	cfg := args.Config
+	f, under, err := foundation.Begin(ctx, config.AWS, name, opts...)
 	if err != nil {
 		return nil, err
 	}
-	on := pulumi.Provider(provider)
+	provider, err := aws.NewProvider(ctx, "aws", &aws.ProviderArgs{
+		Region:      pulumi.String(cfg.Region),
+		DefaultTags: aws.ProviderDefaultTagsArgs{Tags: pulumi.StringMap{"posthog-deploy/stack": pulumi.String(name)}},
+	}, under)
+	if err != nil {
+		return nil, err
+	}
+	on := pulumi.Composite(under, pulumi.Provider(provider))
 	keep := foundation.Keep(cfg, on)
 
 	net, err := newNetwork(ctx, name, cfg, on)
@@ -57,18 +61,21 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 	if err != nil {
 		return nil, err
 	}
-	f, err := foundation.Attach(ctx, cfg, foundation.Cluster{
+	k8s, err := foundation.NewCluster(ctx, "cluster", foundation.ClusterArgs{
+		Config:     cfg,
 		Kubeconfig: cl.kubeconfig,
-		Volumes: foundation.StorageClass{Provisioner: "ebs.csi.aws.com",
+		Volumes: &foundation.StorageClass{Provisioner: "ebs.csi.aws.com",
 			Parameters: map[string]string{"type": "gp3", "encrypted": "true", "fsType": "ext4"}},
-		Identity: map[string]pulumi.StringInput{"eks.amazonaws.com/role-arn": store.role.Arn},
-		Zones:    cfg.Zones,
-		Ready:    cl.ready,
-	}, pg, store.storage)
+		ServiceAccount: true,
+		Identity:       map[string]pulumi.StringInput{"eks.amazonaws.com/role-arn": store.role.Arn},
+		Zones:          cfg.Zones,
+		Ready:          cl.ready,
+		Postgres:       pg,
+	}, pulumi.Parent(f))
 	if err != nil {
 		return nil, err
 	}
-	return f, nil
+	return f.Finish(ctx, cfg, k8s, cfg.Zones, pg, store.storage)
 }
 
 // policy renders an IAM policy document.
@@ -128,7 +135,7 @@ func nodeTaint(pool string) eks.NodeGroupTaintArray {
 		return nil
 	}
 	return eks.NodeGroupTaintArray{eks.NodeGroupTaintArgs{
-		Key: pulumi.String(kube.PoolLabel), Value: pulumi.String(pool), Effect: pulumi.String("NO_SCHEDULE"),
+		Key: pulumi.String(kube.PoolLabel), Value: pulumi.String(pool), Effect: pulumi.String(config.Facts(config.AWS).TaintEffect),
 	}}
 }
 

@@ -172,6 +172,7 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, net *netw
 		return foundation.Postgres{}, err
 	}
 	endpoint := db.At(instance.Address, cfg.Secrets.PostgresPassword)
+	endpoint.Ready = []pulumi.Resource{instance}
 	// RDS signs every instance's certificate with one regional CA, so the host name is checked
 	// too; the bundle is published as a file only.
 	endpoint.TLS = foundation.PostgresTLS{Mode: "verify-full", CAURL: rdsCABundle(cfg.Region)}

@@ -21,10 +21,14 @@ import (
 )
 
 // New provisions the stack's Azure foundation.
-func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error) {
-	name := foundation.Name(cfg)
+func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.ResourceOption) (*foundation.Foundation, error) {
+	cfg := args.Config
+	f, on, err := foundation.Begin(ctx, config.Azure, name, opts...)
+	if err != nil {
+		return nil, err
+	}
 	location := pulumi.String(cfg.Region)
-	keep := foundation.Keep(cfg)
+	keep := foundation.Keep(cfg, on)
 
 	// The group holds the database and the storage account: deleting it deletes them.
 	group, err := resources.NewResourceGroup(ctx, name, &resources.ResourceGroupArgs{
@@ -37,32 +41,32 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 	vnet, err := network.NewVirtualNetwork(ctx, name, &network.VirtualNetworkArgs{
 		ResourceGroupName: rg, Location: location, VirtualNetworkName: pulumi.String(name),
 		AddressSpace: network.AddressSpaceArgs{AddressPrefixes: pulumi.ToStringArray([]string{cfg.Cluster.NetworkCIDR})},
-	}, pulumi.IgnoreChanges([]string{"subnets"}))
+	}, pulumi.IgnoreChanges([]string{"subnets"}), on)
 	if err != nil {
 		return nil, err
 	}
 	nodes, err := network.NewSubnet(ctx, name+"-nodes", &network.SubnetArgs{
 		ResourceGroupName: rg, VirtualNetworkName: vnet.Name, SubnetName: pulumi.String("nodes"),
 		AddressPrefix: pulumi.String(foundation.Subnet(cfg.Cluster.NetworkCIDR, 2, 0)),
-	})
+	}, on)
 	if err != nil {
 		return nil, err
 	}
-	cluster, err := newCluster(ctx, name, cfg, rg, nodes)
+	cluster, err := newCluster(ctx, name, cfg, rg, nodes, on)
 	if err != nil {
 		return nil, err
 	}
-	pg, err := newPostgres(ctx, name, cfg, rg, vnet, keep)
+	pg, err := newPostgres(ctx, name, cfg, rg, vnet, keep, on)
 	if err != nil {
 		return nil, err
 	}
-	store, err := newStorage(ctx, cfg, rg, keep)
+	store, err := newStorage(ctx, cfg, rg, keep, on)
 	if err != nil {
 		return nil, err
 	}
 	creds := containerservice.ListManagedClusterUserCredentialsOutput(ctx, containerservice.ListManagedClusterUserCredentialsOutputArgs{
 		ResourceGroupName: rg, ResourceName: cluster.Name,
-	})
+	}, pulumi.Parent(f))
 	kubeconfig := creds.Kubeconfigs().Index(pulumi.Int(0)).Value().ApplyT(func(v string) (string, error) {
 		b, err := base64.StdEncoding.DecodeString(v)
 		if err != nil {
@@ -70,17 +74,20 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 		}
 		return string(b), nil
 	}).(pulumi.StringOutput)
-	f, err := foundation.Attach(ctx, cfg, foundation.Cluster{
+	k8s, err := foundation.NewCluster(ctx, "cluster", foundation.ClusterArgs{
+		Config:     cfg,
 		Kubeconfig: pulumi.ToSecret(kubeconfig).(pulumi.StringOutput),
-		Volumes: foundation.StorageClass{Provisioner: "disk.csi.azure.com",
+		Volumes: &foundation.StorageClass{Provisioner: "disk.csi.azure.com",
 			Parameters: map[string]string{"skuName": "Premium_LRS", "cachingMode": "ReadOnly"}},
-		Zones: zonesOf(cfg),
-		Ready: []pulumi.Resource{cluster.pools},
-	}, pg, store)
+		ServiceAccount: true,
+		Zones:          zonesOf(cfg),
+		Ready:          []pulumi.Resource{cluster.pools},
+		Postgres:       pg,
+	}, pulumi.Parent(f))
 	if err != nil {
 		return nil, err
 	}
-	return f, nil
+	return f.Finish(ctx, cfg, k8s, zonesOf(cfg), pg, store)
 }
 
 // zonesOf names the zones as the nodes' topology.kubernetes.io/zone label does (eastus-1).
@@ -97,7 +104,8 @@ type cluster struct {
 	pools pulumi.Resource
 }
 
-func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi.StringOutput, subnet *network.Subnet) (*cluster, error) {
+func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi.StringOutput, subnet *network.Subnet,
+	on pulumi.ResourceOption) (*cluster, error) {
 	pools := foundation.Pools(cfg)
 	general, ch := pools[0], pools[1]
 	tier := "Free"
@@ -130,7 +138,7 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi.
 			MinCount: pulumi.Int(general.Min), MaxCount: pulumi.Int(general.Max),
 			AvailabilityZones: pulumi.ToStringArray(cfg.Zones), NodeLabels: pulumi.ToStringMap(general.Labels),
 		}},
-	}, pulumi.IgnoreChanges([]string{"agentPoolProfiles[0].count"}))
+	}, pulumi.IgnoreChanges([]string{"agentPoolProfiles[0].count"}), on)
 	if err != nil {
 		return nil, err
 	}
@@ -140,8 +148,8 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi.
 		VnetSubnetID: subnet.ID(), EnableAutoScaling: pulumi.Bool(true), Count: pulumi.Int(ch.Min),
 		MinCount: pulumi.Int(ch.Min), MaxCount: pulumi.Int(ch.Max),
 		AvailabilityZones: pulumi.ToStringArray(cfg.Zones), NodeLabels: pulumi.ToStringMap(ch.Labels),
-		NodeTaints: pulumi.ToStringArray([]string{fmt.Sprintf("%s=%s:NoSchedule", kube.PoolLabel, ch.Name)}),
-	}, pulumi.IgnoreChanges([]string{"count"}))
+		NodeTaints: pulumi.ToStringArray([]string{fmt.Sprintf("%s=%s:%s", kube.PoolLabel, ch.Name, config.Facts(config.Azure).TaintEffect)}),
+	}, pulumi.IgnoreChanges([]string{"count"}), on)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +168,7 @@ func authorized(cidrs []string) []string {
 }
 
 func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi.StringOutput, vnet *network.VirtualNetwork,
-	keep []pulumi.ResourceOption) (foundation.Postgres, error) {
+	keep []pulumi.ResourceOption, on pulumi.ResourceOption) (foundation.Postgres, error) {
 	// Inside the VNet only: a delegated subnet and a private DNS zone, no public endpoint.
 	subnet, err := network.NewSubnet(ctx, name+"-postgres", &network.SubnetArgs{
 		ResourceGroupName: rg, VirtualNetworkName: vnet.Name, SubnetName: pulumi.String("postgres"),
@@ -168,21 +176,21 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi
 		Delegations: network.DelegationArray{network.DelegationArgs{
 			Name: pulumi.String("postgres"), ServiceName: pulumi.String("Microsoft.DBforPostgreSQL/flexibleServers"),
 		}},
-	})
+	}, on)
 	if err != nil {
 		return foundation.Postgres{}, err
 	}
 	zone, err := network.NewPrivateZone(ctx, name+"-postgres", &network.PrivateZoneArgs{
 		ResourceGroupName: rg, Location: pulumi.String("global"),
 		PrivateZoneName: pulumi.String(name + ".private.postgres.database.azure.com"),
-	})
+	}, on)
 	if err != nil {
 		return foundation.Postgres{}, err
 	}
 	link, err := network.NewVirtualNetworkLink(ctx, name+"-postgres", &network.VirtualNetworkLinkArgs{
 		ResourceGroupName: rg, Location: pulumi.String("global"), PrivateZoneName: zone.Name,
 		VirtualNetwork: network.SubResourceArgs{Id: vnet.ID()}, RegistrationEnabled: pulumi.Bool(false),
-	})
+	}, on)
 	if err != nil {
 		return foundation.Postgres{}, err
 	}
@@ -217,12 +225,14 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi
 	if err != nil {
 		return foundation.Postgres{}, err
 	}
-	if _, err := dbforpostgresql.NewDatabase(ctx, name, &dbforpostgresql.DatabaseArgs{
+	database, err := dbforpostgresql.NewDatabase(ctx, name, &dbforpostgresql.DatabaseArgs{
 		ResourceGroupName: rg, ServerName: server.Name, DatabaseName: pulumi.String(db.Name),
-	}, keep...); err != nil {
+	}, keep...)
+	if err != nil {
 		return foundation.Postgres{}, err
 	}
 	endpoint := db.At(server.FullyQualifiedDomainName, cfg.Secrets.PostgresPassword)
+	endpoint.Ready = []pulumi.Resource{server, database}
 	// Flexible Server's certificates chain to public roots and name the server's host.
 	endpoint.TLS = foundation.PostgresTLS{Mode: "verify-full"}
 	return endpoint, nil

@@ -13,7 +13,8 @@ import (
 // newStorage is one storage account with the buckets as blob containers. ClickHouse's backups
 // reach it with the account's key (clickhouse-backup speaks Azure Blob); PostHog's own object
 // storage speaks S3 only, so on Azure it stays off (see config.AzureBlob).
-func newStorage(ctx *pulumi.Context, cfg *config.Config, rg pulumi.StringOutput, keep []pulumi.ResourceOption) (foundation.ObjectStorage, error) {
+func newStorage(ctx *pulumi.Context, cfg *config.Config, rg pulumi.StringOutput, keep []pulumi.ResourceOption,
+	on pulumi.ResourceOption) (foundation.ObjectStorage, error) {
 	sku := "Standard_ZRS"
 	if cfg.Environment == config.Prod {
 		sku = "Standard_GZRS" // zone- and geo-redundant copies
@@ -55,7 +56,7 @@ func newStorage(ctx *pulumi.Context, cfg *config.Config, rg pulumi.StringOutput,
 				}},
 			},
 		}}},
-	}); err != nil {
+	}, on); err != nil {
 		return foundation.ObjectStorage{}, err
 	}
 	data, backups := cfg.ObjectStore.Buckets()

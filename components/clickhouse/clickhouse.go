@@ -53,29 +53,33 @@ const (
 type Cluster struct {
 	pulumi.ResourceState
 	Topology Topology
-	// Host is the cluster Service's DNS name.
-	Host string
+	// Endpoint is the cluster Service, which spreads queries over every replica, and its native
+	// port.
+	Endpoint kube.Endpoint
 }
 
-// Args is what the cluster needs besides its own config.
+// Args is the cluster's config and what it needs besides.
 type Args struct {
-	// ZooKeeper lists the ensemble's member hosts and ZooKeeperPort their client port.
-	ZooKeeper     []string
-	ZooKeeperPort int
+	Config config.ClickHouse
+	// ZooKeeper is the ensemble replication and distributed DDL coordinate through.
+	ZooKeeper kube.Endpoint
 	// Password is the posthog user's password, a Pulumi secret.
 	Password pulumi.StringOutput
 	// Backups is the object storage whose Backups bucket receives every shard's backups.
 	Backups foundation.ObjectStorage
 	// Pool is the dedicated node pool replicas run on ("" for any node).
-	Pool string
+	Pool      string
+	Placement kube.Placement
 }
 
-// New deploys the cluster described by ch into namespace ns.
-func New(ctx *pulumi.Context, ch config.ClickHouse, ns string, args Args, p kube.Placement,
-	opts ...pulumi.ResourceOption) (*Cluster, error) {
-	t := NewTopology(ch.Cluster, ch.Shards, ch.Replicas, ns)
-	c := &Cluster{Topology: t, Host: fmt.Sprintf("%s.%s.svc.cluster.local", ServiceName, ns)}
-	if err := ctx.RegisterComponentResource("posthog-deploy:data:ClickHouse", ch.Cluster, c, opts...); err != nil {
+// New deploys the cluster; name is the cluster's name in remote_servers.
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Cluster, error) {
+	ch, p := args.Config, args.Placement
+	t := NewTopology(name, ch.Shards, ch.Replicas, p.NamespaceName)
+	c := &Cluster{Topology: t, Endpoint: kube.Endpoint{Hosts: []string{kube.ServiceHost(ServiceName, p.NamespaceName)}, Port: NativePort}}
+	// The replicas start once the ensemble they replicate through exists.
+	opts = append(opts, pulumi.DependsOn(args.ZooKeeper.Ready))
+	if err := ctx.RegisterComponentResource("posthog-deploy:data:ClickHouse", name, c, opts...); err != nil {
 		return nil, err
 	}
 	child := pulumi.Parent(c)
@@ -85,7 +89,7 @@ func New(ctx *pulumi.Context, ch config.ClickHouse, ns string, args Args, p kube
 		return err
 	}
 
-	server := ServerConfig(t, args.ZooKeeper, args.ZooKeeperPort)
+	server := ServerConfig(t, args.ZooKeeper.Hosts, args.ZooKeeper.Port)
 	profiles := ProfilesConfig(ch.AllowExperimental)
 	if err := configMap("clickhouse-config", "posthog.xml", server); err != nil {
 		return nil, err
@@ -165,8 +169,10 @@ func New(ctx *pulumi.Context, ch config.ClickHouse, ns string, args Args, p kube
 	if err := newBackups(ctx, ch.Backup, args.Backups, t, p, child); err != nil {
 		return nil, err
 	}
+	// Ready when every replica, the Service and the backups exist.
+	c.Endpoint.Ready = []pulumi.Resource{c}
 	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
-		"host":     pulumi.String(c.Host),
+		"host":     pulumi.String(c.Endpoint.Hosts[0]),
 		"cluster":  pulumi.String(t.Cluster),
 		"replicas": pulumi.Int(len(t.Replicas())),
 	}); err != nil {

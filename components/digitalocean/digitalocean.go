@@ -18,20 +18,24 @@ import (
 const postgresPort = 25060
 
 // New provisions the stack's DigitalOcean foundation.
-func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error) {
-	name := foundation.Name(cfg)
+func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.ResourceOption) (*foundation.Foundation, error) {
+	cfg := args.Config
+	f, on, err := foundation.Begin(ctx, config.DigitalOcean, name, opts...)
+	if err != nil {
+		return nil, err
+	}
 	region := pulumi.String(cfg.Region)
-	keep := foundation.Keep(cfg)
+	keep := foundation.Keep(cfg, on)
 	ha := cfg.Environment != config.Dev
 
-	vpc, err := do.NewVpc(ctx, name, &do.VpcArgs{Name: pulumi.String(name), Region: region, IpRange: pulumi.String(cfg.Cluster.NetworkCIDR)})
+	vpc, err := do.NewVpc(ctx, name, &do.VpcArgs{Name: pulumi.String(name), Region: region, IpRange: pulumi.String(cfg.Cluster.NetworkCIDR)}, on)
 	if err != nil {
 		return nil, err
 	}
 	// DOKS wants a full version slug: the newest patch of the configured minor version.
 	version := do.GetKubernetesVersionsOutput(ctx, do.GetKubernetesVersionsOutputArgs{
 		VersionPrefix: pulumi.String(cfg.Cluster.Version + "."),
-	}).LatestVersion()
+	}, pulumi.Parent(f)).LatestVersion()
 	pools := foundation.Pools(cfg)
 	general := pools[0]
 	cluster, err := do.NewKubernetesCluster(ctx, name, &do.KubernetesClusterArgs{
@@ -53,7 +57,7 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 			AutoScale: pulumi.Bool(true), MinNodes: pulumi.Int(general.Min), MaxNodes: pulumi.Int(general.Max),
 			Labels: pulumi.ToStringMap(general.Labels),
 		},
-	}, pulumi.IgnoreChanges([]string{"version"}))
+	}, pulumi.IgnoreChanges([]string{"version"}), on)
 	if err != nil {
 		return nil, err
 	}
@@ -64,37 +68,39 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 			AutoScale: pulumi.Bool(true), MinNodes: pulumi.Int(pool.Min), MaxNodes: pulumi.Int(pool.Max),
 			Labels: pulumi.ToStringMap(pool.Labels),
 			Taints: do.KubernetesNodePoolTaintArray{do.KubernetesNodePoolTaintArgs{
-				Key: pulumi.String(kube.PoolLabel), Value: pulumi.String(pool.Name), Effect: pulumi.String("NoSchedule"),
+				Key: pulumi.String(kube.PoolLabel), Value: pulumi.String(pool.Name), Effect: pulumi.String(config.Facts(config.DigitalOcean).TaintEffect),
 			}},
-		})
+		}, on)
 		if err != nil {
 			return nil, err
 		}
 		ready = append(ready, np)
 	}
 
-	pg, err := newPostgres(ctx, name, cfg, vpc, cluster, keep)
+	pg, err := newPostgres(ctx, name, cfg, vpc, cluster, keep, on)
 	if err != nil {
 		return nil, err
 	}
-	storage, err := newSpaces(ctx, cfg, keep)
+	storage, err := newSpaces(ctx, cfg, keep, on)
 	if err != nil {
 		return nil, err
 	}
-	kubeconfig := pulumi.ToSecret(cluster.KubeConfigs.Index(pulumi.Int(0)).RawConfig().Elem()).(pulumi.StringOutput)
-	f, err := foundation.Attach(ctx, cfg, foundation.Cluster{
-		Kubeconfig: kubeconfig,
-		Volumes:    foundation.StorageClass{Provisioner: "dobs.csi.digitalocean.com"},
-		Ready:      ready,
-	}, pg, storage)
+	k8s, err := foundation.NewCluster(ctx, "cluster", foundation.ClusterArgs{
+		Config:         cfg,
+		Kubeconfig:     pulumi.ToSecret(cluster.KubeConfigs.Index(pulumi.Int(0)).RawConfig().Elem()).(pulumi.StringOutput),
+		Volumes:        &foundation.StorageClass{Provisioner: "dobs.csi.digitalocean.com"},
+		ServiceAccount: true,
+		Ready:          ready,
+		Postgres:       pg,
+	}, pulumi.Parent(f))
 	if err != nil {
 		return nil, err
 	}
-	return f, nil
+	return f.Finish(ctx, cfg, k8s, nil, pg, storage)
 }
 
 func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, vpc *do.Vpc, cluster *do.KubernetesCluster,
-	keep []pulumi.ResourceOption) (foundation.Postgres, error) {
+	keep []pulumi.ResourceOption, on pulumi.ResourceOption) (foundation.Postgres, error) {
 	pg := cfg.Postgres
 	nodes := 1
 	if pg.HighAvailability {
@@ -120,30 +126,34 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, vpc *do.V
 		return foundation.Postgres{}, err
 	}
 	// Trusted sources: only the cluster's nodes reach the database.
-	if _, err := do.NewDatabaseFirewall(ctx, name, &do.DatabaseFirewallArgs{
+	firewall, err := do.NewDatabaseFirewall(ctx, name, &do.DatabaseFirewallArgs{
 		ClusterId: db.ID(),
 		Rules:     do.DatabaseFirewallRuleArray{do.DatabaseFirewallRuleArgs{Type: pulumi.String("k8s"), Value: cluster.ID()}},
-	}); err != nil {
+	}, on)
+	if err != nil {
 		return foundation.Postgres{}, err
 	}
 	spec := foundation.PostgresDatabase
-	if _, err := do.NewDatabaseDb(ctx, name, &do.DatabaseDbArgs{ClusterId: db.ID(), Name: pulumi.String(spec.Name)}, keep...); err != nil {
+	database, err := do.NewDatabaseDb(ctx, name, &do.DatabaseDbArgs{ClusterId: db.ID(), Name: pulumi.String(spec.Name)}, keep...)
+	if err != nil {
 		return foundation.Postgres{}, err
 	}
 	// DigitalOcean generates the user's password.
-	user, err := do.NewDatabaseUser(ctx, name, &do.DatabaseUserArgs{ClusterId: db.ID(), Name: pulumi.String(spec.User)})
+	user, err := do.NewDatabaseUser(ctx, name, &do.DatabaseUserArgs{ClusterId: db.ID(), Name: pulumi.String(spec.User)}, on)
 	if err != nil {
 		return foundation.Postgres{}, err
 	}
 	endpoint := spec.At(db.PrivateHost, pulumi.ToSecret(user.Password).(pulumi.StringOutput))
 	endpoint.Port = postgresPort
+	// Reachable once the nodes are trusted sources and the database and its user exist.
+	endpoint.Ready = []pulumi.Resource{db, firewall, database, user}
 	// The cluster's own CA, from the API: a certificate it signed is this cluster's.
 	ca := do.GetDatabaseCaOutput(ctx, do.GetDatabaseCaOutputArgs{ClusterId: db.ID()}).Certificate()
 	endpoint.TLS = foundation.PostgresTLS{Mode: "verify-ca", CA: ca}
 	return endpoint, nil
 }
 
-func newSpaces(ctx *pulumi.Context, cfg *config.Config, keep []pulumi.ResourceOption) (foundation.ObjectStorage, error) {
+func newSpaces(ctx *pulumi.Context, cfg *config.Config, keep []pulumi.ResourceOption, on pulumi.ResourceOption) (foundation.ObjectStorage, error) {
 	data, backups := cfg.ObjectStore.Buckets()
 	var grants do.SpacesKeyGrantArray
 	for _, b := range []string{data, backups} {
@@ -167,7 +177,7 @@ func newSpaces(ctx *pulumi.Context, cfg *config.Config, keep []pulumi.ResourceOp
 		grants = append(grants, do.SpacesKeyGrantArgs{Bucket: bucket.Name, Permission: pulumi.String("readwrite")})
 	}
 	// DigitalOcean has no workload identity: pods get a key that can use these two buckets only.
-	key, err := do.NewSpacesKey(ctx, "posthog-storage", &do.SpacesKeyArgs{Name: pulumi.String(foundation.Name(cfg) + "-storage"), Grants: grants})
+	key, err := do.NewSpacesKey(ctx, "posthog-storage", &do.SpacesKeyArgs{Name: pulumi.String(foundation.Name(cfg) + "-storage"), Grants: grants}, on)
 	if err != nil {
 		return foundation.ObjectStorage{}, err
 	}

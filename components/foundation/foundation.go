@@ -19,17 +19,18 @@ import (
 	"github.com/posthog-deploy/posthog-deploy/config/labels"
 )
 
-// Foundation is what a cloud (or an existing cluster) gives the data plane.
+// Foundation is what a cloud (or an existing cluster) gives the data plane. It is a component
+// (posthog-deploy:<cloud>:Foundation) whose children are the cloud's resources: the cloud's
+// package registers it (Begin), fills it, and registers its outputs (Finish).
 type Foundation struct {
-	// Provider deploys onto the stack's cluster.
-	Provider *kubernetes.Provider
+	pulumi.ResourceState
+	// Cluster is the Kubernetes side: the provider, the namespace, where workloads go.
+	*Cluster
 	// Namespace is the name of the namespace every workload goes into.
 	Namespace string
 	// Zones are the zones the cluster's nodes and the managed database span (none where the
 	// cloud's region is one datacenter).
 	Zones []string
-	// Placement carries the namespace, storage class, zone spreading and protection.
-	Placement kube.Placement
 	// AwaitLoadBalancers is false where LoadBalancer Services and Ingresses never get an
 	// address (no load-balancer controller), so their await is skipped there only.
 	AwaitLoadBalancers bool
@@ -39,6 +40,40 @@ type Foundation struct {
 	Kubeconfig pulumi.StringOutput
 	// ClickHousePool is the dedicated node pool of ClickHouse's replicas ("" for any node).
 	ClickHousePool string
+}
+
+// Args is what every foundation is built from: the stack's config.
+type Args struct {
+	Config *config.Config
+}
+
+// FromRoot aliases a resource to the URN it had at the stack's root, before the foundations
+// were components: the engine then moves it under its component instead of replacing it.
+var FromRoot = pulumi.Aliases([]pulumi.Alias{{NoParent: pulumi.Bool(true)}})
+
+// Begin registers a cloud's foundation and returns it with the option its resources take:
+// parented under it, and aliased to where they stood before.
+func Begin(ctx *pulumi.Context, cloud config.Cloud, name string, opts ...pulumi.ResourceOption) (*Foundation, pulumi.ResourceOption, error) {
+	f := &Foundation{}
+	if err := ctx.RegisterComponentResource("posthog-deploy:"+string(cloud)+":Foundation", name, f, opts...); err != nil {
+		return nil, nil, err
+	}
+	return f, pulumi.Composite(pulumi.Parent(f), FromRoot), nil
+}
+
+// Finish fills in what the cloud made and registers the foundation's outputs.
+func (f *Foundation) Finish(ctx *pulumi.Context, cfg *config.Config, c *Cluster, zones []string, pg Postgres,
+	store ObjectStorage) (*Foundation, error) {
+	f.Cluster, f.Namespace, f.Zones = c, cfg.Namespace, zones
+	f.AwaitLoadBalancers = cfg.Cluster.AwaitLoadBalancers
+	f.Postgres, f.ObjectStorage = pg, store
+	f.Kubeconfig = c.Kubeconfig
+	if !config.Facts(cfg.Cloud).StandIns {
+		f.ClickHousePool = ClickHousePool
+	}
+	return f, ctx.RegisterResourceOutputs(f, pulumi.Map{
+		"namespace": pulumi.String(f.Namespace), "zones": pulumi.ToStringArray(zones), "postgresHost": pg.Host,
+	})
 }
 
 // ObjectStorage is PostHog's buckets, all versioned, and how pods reach them.
@@ -79,6 +114,8 @@ type Postgres struct {
 	Password pulumi.StringOutput
 	// TLS is how a client verifies the server; a cloud's managed database requires it.
 	TLS PostgresTLS
+	// Ready is what must exist before clients connect.
+	Ready []pulumi.Resource
 }
 
 // PostgresTLS is how a client verifies a managed database's certificate.
@@ -165,39 +202,37 @@ func (f *Foundation) Options() []pulumi.ResourceOption {
 	return []pulumi.ResourceOption{pulumi.Providers(f.Provider)}
 }
 
-// NewNamespace creates the stack's namespace on the cluster and returns the placement of
-// workloads in it. Every cloud calls it once its cluster exists.
-func NewNamespace(ctx *pulumi.Context, cfg *config.Config, provider *kubernetes.Provider, storageClass string,
-	opts ...pulumi.ResourceOption) (kube.Placement, error) {
-	ns, err := corev1.NewNamespace(ctx, cfg.Namespace, &corev1.NamespaceArgs{
-		Metadata: metav1.ObjectMetaArgs{
-			Name:   pulumi.String(cfg.Namespace),
-			Labels: pulumi.StringMap{labels.PartOf: pulumi.String(labels.Platform)},
-		},
-	}, append([]pulumi.ResourceOption{pulumi.Provider(provider), pulumi.Protect(cfg.Environment.Protected())}, opts...)...)
-	if err != nil {
-		return kube.Placement{}, err
-	}
-	return kube.Placement{
-		Namespace:    ns.Metadata.Name().Elem(),
-		SpreadZones:  cfg.Cluster.SpreadZones,
-		StorageClass: storageClass,
-		Protect:      cfg.Environment.Protected(),
-	}, nil
+// Cluster is the Kubernetes side of a foundation, a component (posthog-deploy:kube:Cluster):
+// the provider that deploys onto the cluster, the namespace every workload goes into, the
+// storage class and the buckets' service account of a cloud's cluster, and the database's CA.
+type Cluster struct {
+	pulumi.ResourceState
+	Provider  *kubernetes.Provider
+	Placement kube.Placement
+	// StorageClass is the class the cluster's volumes are claimed from ("" for the default).
+	StorageClass string
+	Kubeconfig   pulumi.StringOutput
 }
 
-// Cluster is what a cloud hands over once its Kubernetes cluster exists.
-type Cluster struct {
-	// Kubeconfig reaches the cluster; a Pulumi secret.
+// ClusterArgs is how to reach a cluster and what to make on it.
+type ClusterArgs struct {
+	Config *config.Config
+	// Kubeconfig reaches the cluster (a Pulumi secret); unset for the ambient cluster's
+	// in-cluster credentials.
 	Kubeconfig pulumi.StringOutput
-	// Volumes is how the cloud provisions a stateful volume.
-	Volumes StorageClass
-	// Identity annotates the buckets' service account with the cloud identity it acts as.
-	Identity map[string]pulumi.StringInput
-	// Zones are the zones the nodes span.
+	// Volumes is how a cloud's cluster provisions a stateful volume: the storage class made
+	// here. Nil on an existing cluster, whose cluster.storageClass (or default) serves.
+	Volumes *StorageClass
+	// Identity annotates the buckets' service account with the cloud identity it acts as;
+	// ServiceAccount says whether there is one (a cloud's cluster).
+	ServiceAccount bool
+	Identity       map[string]pulumi.StringInput
+	// Zones are the zones the nodes span (none: replicas are kept on separate nodes).
 	Zones []string
 	// Ready are what must exist before workloads are scheduled (node pools, storage drivers).
 	Ready []pulumi.Resource
+	// Postgres is the database, whose CA goes into a ConfigMap where the cloud's API gives it.
+	Postgres Postgres
 }
 
 // StorageClass is a cloud's CSI driver and its parameters for an encrypted block volume.
@@ -206,63 +241,81 @@ type StorageClass struct {
 	Parameters  map[string]string
 }
 
-// Names of what Attach creates on a cloud's cluster.
+// Names of what NewCluster creates on a cloud's cluster.
 const (
 	StorageClassName   = "posthog-data"
 	StorageAccountName = "posthog-storage"
 )
 
-// Attach is the shared half of every cloud: the Kubernetes provider for the new cluster, the
-// namespace, a storage class that keeps volumes when their claims go (Retain) and binds them in
-// the zone of the pod (WaitForFirstConsumer), the service account of the pods using the
-// buckets, and the database's CA where the cloud's API gives it.
-func Attach(ctx *pulumi.Context, cfg *config.Config, c Cluster, pg Postgres, store ObjectStorage) (*Foundation, error) {
-	provider, err := kubernetes.NewProvider(ctx, "cluster", &kubernetes.ProviderArgs{
-		Kubeconfig: c.Kubeconfig.ToStringPtrOutput(),
-	}, pulumi.DependsOn(c.Ready))
+// NewCluster makes the Kubernetes side of a foundation: the provider, the namespace, and on a
+// cloud's cluster a storage class that keeps volumes when their claims go (Retain) and binds them
+// in the zone of the pod (WaitForFirstConsumer) and the service account of the pods using the
+// buckets; and the database's CA where the cloud's API gives it. Its children stood at the stack's
+// root before it was a component, and keep those URNs as aliases.
+func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulumi.ResourceOption) (*Cluster, error) {
+	cfg := args.Config
+	c := &Cluster{StorageClass: cfg.Cluster.StorageClass, Kubeconfig: args.Kubeconfig}
+	if err := ctx.RegisterComponentResource("posthog-deploy:kube:Cluster", name, c, opts...); err != nil {
+		return nil, err
+	}
+	under := pulumi.Composite(pulumi.Parent(c), FromRoot)
+	ready := pulumi.DependsOn(args.Ready)
+	providerArgs := &kubernetes.ProviderArgs{}
+	if args.Kubeconfig != (pulumi.StringOutput{}) {
+		providerArgs.Kubeconfig = args.Kubeconfig.ToStringPtrOutput()
+	}
+	provider, err := kubernetes.NewProvider(ctx, "cluster", providerArgs, under, ready)
 	if err != nil {
 		return nil, err
 	}
-	on := pulumi.Provider(provider)
-	if _, err := storagev1.NewStorageClass(ctx, StorageClassName, &storagev1.StorageClassArgs{
-		Metadata:             metav1.ObjectMetaArgs{Name: pulumi.String(StorageClassName)},
-		Provisioner:          pulumi.String(c.Volumes.Provisioner),
-		Parameters:           pulumi.ToStringMap(c.Volumes.Parameters),
-		ReclaimPolicy:        pulumi.String("Retain"),
-		VolumeBindingMode:    pulumi.String("WaitForFirstConsumer"),
-		AllowVolumeExpansion: pulumi.Bool(true),
-	}, on, pulumi.DependsOn(c.Ready)); err != nil {
-		return nil, err
-	}
-	placement, err := NewNamespace(ctx, cfg, provider, StorageClassName, pulumi.DependsOn(c.Ready))
-	if err != nil {
-		return nil, err
-	}
-	placement.SeparateNodes = len(c.Zones) == 0
-	if _, err := corev1.NewServiceAccount(ctx, StorageAccountName, &corev1.ServiceAccountArgs{
-		Metadata: metav1.ObjectMetaArgs{
-			Name:        pulumi.String(StorageAccountName),
-			Namespace:   placement.Namespace,
-			Annotations: pulumi.StringMap(c.Identity),
-		},
-	}, on); err != nil {
-		return nil, err
-	}
-	if pg.TLS.CA != (pulumi.StringOutput{}) {
-		if _, err := kube.NewConfigMap(ctx, CAConfigMap, placement.Namespace, kube.Labels(CAConfigMap, nil),
-			pulumi.StringMap{CAFile: pg.TLS.CA}, on); err != nil {
+	c.Provider = provider
+	on := pulumi.Composite(under, pulumi.Provider(provider))
+	if args.Volumes != nil {
+		c.StorageClass = StorageClassName
+		if _, err := storagev1.NewStorageClass(ctx, StorageClassName, &storagev1.StorageClassArgs{
+			Metadata:             metav1.ObjectMetaArgs{Name: pulumi.String(StorageClassName)},
+			Provisioner:          pulumi.String(args.Volumes.Provisioner),
+			Parameters:           pulumi.ToStringMap(args.Volumes.Parameters),
+			ReclaimPolicy:        pulumi.String("Retain"),
+			VolumeBindingMode:    pulumi.String("WaitForFirstConsumer"),
+			AllowVolumeExpansion: pulumi.Bool(true),
+		}, on, ready); err != nil {
 			return nil, err
 		}
 	}
-	return &Foundation{
-		Provider:           provider,
-		Namespace:          cfg.Namespace,
-		Zones:              c.Zones,
-		Placement:          placement,
-		AwaitLoadBalancers: cfg.Cluster.AwaitLoadBalancers,
-		Kubeconfig:         c.Kubeconfig,
-		ClickHousePool:     ClickHousePool,
-		Postgres:           pg,
-		ObjectStorage:      store,
-	}, nil
+	ns, err := corev1.NewNamespace(ctx, cfg.Namespace, &corev1.NamespaceArgs{
+		Metadata: metav1.ObjectMetaArgs{
+			Name:   pulumi.String(cfg.Namespace),
+			Labels: pulumi.StringMap{labels.PartOf: pulumi.String(labels.Platform)},
+		},
+	}, on, ready, pulumi.Protect(cfg.Environment.Protected()))
+	if err != nil {
+		return nil, err
+	}
+	c.Placement = kube.Placement{
+		Namespace:     ns.Metadata.Name().Elem(),
+		NamespaceName: cfg.Namespace,
+		SpreadZones:   cfg.Cluster.SpreadZones,
+		SeparateNodes: !config.Facts(cfg.Cloud).Zoned,
+		StorageClass:  c.StorageClass,
+		Protect:       cfg.Environment.Protected(),
+	}
+	if args.ServiceAccount {
+		if _, err := corev1.NewServiceAccount(ctx, StorageAccountName, &corev1.ServiceAccountArgs{
+			Metadata: metav1.ObjectMetaArgs{
+				Name:        pulumi.String(StorageAccountName),
+				Namespace:   c.Placement.Namespace,
+				Annotations: pulumi.StringMap(args.Identity),
+			},
+		}, on); err != nil {
+			return nil, err
+		}
+	}
+	if args.Postgres.TLS.CA != (pulumi.StringOutput{}) {
+		if _, err := kube.NewConfigMap(ctx, CAConfigMap, c.Placement.Namespace, kube.Labels(CAConfigMap, nil),
+			pulumi.StringMap{CAFile: args.Postgres.TLS.CA}, on); err != nil {
+			return nil, err
+		}
+	}
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"namespace": pulumi.String(cfg.Namespace)})
 }

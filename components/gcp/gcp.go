@@ -22,20 +22,24 @@ import (
 )
 
 // New provisions the stack's GCP foundation.
-func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error) {
-	name := foundation.Name(cfg)
+func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.ResourceOption) (*foundation.Foundation, error) {
+	cfg := args.Config
+	f, on, err := foundation.Begin(ctx, config.GCP, name, opts...)
+	if err != nil {
+		return nil, err
+	}
 	project := pulumi.String(cfg.Project)
-	keep := foundation.Keep(cfg)
+	keep := foundation.Keep(cfg, on)
 
-	network, subnet, err := newNetwork(ctx, name, cfg)
+	network, subnet, err := newNetwork(ctx, name, cfg, on)
 	if err != nil {
 		return nil, err
 	}
-	cluster, pools, err := newCluster(ctx, name, cfg, network, subnet)
+	cluster, pools, err := newCluster(ctx, name, cfg, network, subnet, on)
 	if err != nil {
 		return nil, err
 	}
-	pg, err := newPostgres(ctx, name, cfg, network, keep)
+	pg, err := newPostgres(ctx, name, cfg, network, keep, on)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +48,7 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 	// own clients, and through its HMAC key for the S3 API that PostHog and ClickHouse speak.
 	account, err := serviceaccount.NewAccount(ctx, "posthog-storage", &serviceaccount.AccountArgs{
 		Project: project, AccountId: pulumi.String(name + "-storage"), DisplayName: pulumi.String("PostHog's buckets"),
-	})
+	}, on)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +75,7 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 		if _, err := storage.NewBucketIAMMember(ctx, b, &storage.BucketIAMMemberArgs{
 			Bucket: bucket.Name, Role: pulumi.String("roles/storage.objectAdmin"),
 			Member: pulumi.Sprintf("serviceAccount:%s", account.Email),
-		}); err != nil {
+		}, on); err != nil {
 			return nil, err
 		}
 	}
@@ -79,10 +83,10 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 		ServiceAccountId: account.Name,
 		Role:             pulumi.String("roles/iam.workloadIdentityUser"),
 		Member:           pulumi.String(fmt.Sprintf("serviceAccount:%s.svc.id.goog[%s/%s]", cfg.Project, cfg.Namespace, foundation.StorageAccountName)),
-	}); err != nil {
+	}, on); err != nil {
 		return nil, err
 	}
-	hmac, err := storage.NewHmacKey(ctx, "posthog-storage", &storage.HmacKeyArgs{Project: project, ServiceAccountEmail: account.Email})
+	hmac, err := storage.NewHmacKey(ctx, "posthog-storage", &storage.HmacKeyArgs{Project: project, ServiceAccountEmail: account.Email}, on)
 	if err != nil {
 		return nil, err
 	}
@@ -95,18 +99,21 @@ func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error
 		Credentials:    &foundation.Credentials{AccessKey: hmac.AccessId, SecretKey: pulumi.ToSecret(hmac.Secret).(pulumi.StringOutput)},
 		ServiceAccount: foundation.StorageAccountName,
 	}
-	f, err := foundation.Attach(ctx, cfg, foundation.Cluster{
+	k8s, err := foundation.NewCluster(ctx, "cluster", foundation.ClusterArgs{
+		Config:     cfg,
 		Kubeconfig: foundation.ExecKubeconfig(name, cluster.Endpoint, cluster.MasterAuth.ClusterCaCertificate().Elem(), "gke-gcloud-auth-plugin"),
-		Volumes: foundation.StorageClass{Provisioner: "pd.csi.storage.gke.io",
+		Volumes: &foundation.StorageClass{Provisioner: "pd.csi.storage.gke.io",
 			Parameters: map[string]string{"type": "pd-balanced"}},
-		Identity: map[string]pulumi.StringInput{"iam.gke.io/gcp-service-account": account.Email},
-		Zones:    cfg.Zones,
-		Ready:    pools,
-	}, pg, store)
+		ServiceAccount: true,
+		Identity:       map[string]pulumi.StringInput{"iam.gke.io/gcp-service-account": account.Email},
+		Zones:          cfg.Zones,
+		Ready:          pools,
+		Postgres:       pg,
+	}, pulumi.Parent(f))
 	if err != nil {
 		return nil, err
 	}
-	return f, nil
+	return f.Finish(ctx, cfg, k8s, cfg.Zones, pg, store)
 }
 
 // Address plan: nodes in the first /20 of the network, pods and services in ranges of their own.
@@ -116,11 +123,11 @@ const (
 	masterCIDR             = "172.16.0.32/28"
 )
 
-func newNetwork(ctx *pulumi.Context, name string, cfg *config.Config) (*compute.Network, *compute.Subnetwork, error) {
+func newNetwork(ctx *pulumi.Context, name string, cfg *config.Config, on pulumi.ResourceOption) (*compute.Network, *compute.Subnetwork, error) {
 	project := pulumi.String(cfg.Project)
 	network, err := compute.NewNetwork(ctx, name, &compute.NetworkArgs{
 		Project: project, Name: pulumi.String(name), AutoCreateSubnetworks: pulumi.Bool(false),
-	})
+	}, on)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -132,11 +139,11 @@ func newNetwork(ctx *pulumi.Context, name string, cfg *config.Config) (*compute.
 			compute.SubnetworkSecondaryIpRangeArgs{RangeName: pulumi.String(podRange), IpCidrRange: pulumi.String(podCIDR)},
 			compute.SubnetworkSecondaryIpRangeArgs{RangeName: pulumi.String(serviceRange), IpCidrRange: pulumi.String(serviceCIDR)},
 		},
-	})
+	}, on)
 	if err != nil {
 		return nil, nil, err
 	}
-	router, err := compute.NewRouter(ctx, name, &compute.RouterArgs{Project: project, Region: pulumi.String(cfg.Region), Network: network.ID()})
+	router, err := compute.NewRouter(ctx, name, &compute.RouterArgs{Project: project, Region: pulumi.String(cfg.Region), Network: network.ID()}, on)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -145,13 +152,14 @@ func newNetwork(ctx *pulumi.Context, name string, cfg *config.Config) (*compute.
 		Project: project, Region: pulumi.String(cfg.Region), Router: router.Name,
 		NatIpAllocateOption:           pulumi.String("AUTO_ONLY"),
 		SourceSubnetworkIpRangesToNat: pulumi.String("ALL_SUBNETWORKS_ALL_IP_RANGES"),
-	}); err != nil {
+	}, on); err != nil {
 		return nil, nil, err
 	}
 	return network, subnet, nil
 }
 
-func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, network *compute.Network, subnet *compute.Subnetwork) (*container.Cluster, []pulumi.Resource, error) {
+func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, network *compute.Network, subnet *compute.Subnetwork,
+	on pulumi.ResourceOption) (*container.Cluster, []pulumi.Resource, error) {
 	// Regional clusters keep their control plane and nodes in every zone; dev's is zonal.
 	location := cfg.Region
 	if cfg.Environment == config.Dev {
@@ -184,7 +192,7 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, network *c
 			MasterIpv4CidrBlock: pulumi.String(masterCIDR),
 		},
 		MasterAuthorizedNetworksConfig: container.ClusterMasterAuthorizedNetworksConfigArgs{CidrBlocks: authorized},
-	})
+	}, on)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -193,7 +201,7 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, network *c
 		var taints container.NodePoolNodeConfigTaintArray
 		if pool.Name == foundation.ClickHousePool {
 			taints = container.NodePoolNodeConfigTaintArray{container.NodePoolNodeConfigTaintArgs{
-				Key: pulumi.String(kube.PoolLabel), Value: pulumi.String(pool.Name), Effect: pulumi.String("NO_SCHEDULE"),
+				Key: pulumi.String(kube.PoolLabel), Value: pulumi.String(pool.Name), Effect: pulumi.String(config.Facts(config.GCP).TaintEffect),
 			}}
 		}
 		np, err := container.NewNodePool(ctx, name+"-"+pool.Name, &container.NodePoolArgs{
@@ -215,7 +223,7 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, network *c
 				ShieldedInstanceConfig: container.NodePoolNodeConfigShieldedInstanceConfigArgs{EnableSecureBoot: pulumi.Bool(true), EnableIntegrityMonitoring: pulumi.Bool(true)},
 				WorkloadMetadataConfig: container.NodePoolNodeConfigWorkloadMetadataConfigArgs{Mode: pulumi.String("GKE_METADATA")},
 			},
-		}, pulumi.IgnoreChanges([]string{"initialNodeCount"}))
+		}, pulumi.IgnoreChanges([]string{"initialNodeCount"}), on)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -244,20 +252,21 @@ func perZone(total int, cfg *config.Config, location string) int {
 	return max(1, (total+len(cfg.Zones)-1)/len(cfg.Zones))
 }
 
-func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, network *compute.Network, keep []pulumi.ResourceOption) (foundation.Postgres, error) {
+func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, network *compute.Network, keep []pulumi.ResourceOption,
+	on pulumi.ResourceOption) (foundation.Postgres, error) {
 	project := pulumi.String(cfg.Project)
 	// Cloud SQL's private IP comes from a range peered with Google's service network.
 	peering, err := compute.NewGlobalAddress(ctx, name+"-sql", &compute.GlobalAddressArgs{
 		Project: project, Purpose: pulumi.String("VPC_PEERING"), AddressType: pulumi.String("INTERNAL"),
 		PrefixLength: pulumi.Int(20), Network: network.ID(),
-	})
+	}, on)
 	if err != nil {
 		return foundation.Postgres{}, err
 	}
 	conn, err := servicenetworking.NewConnection(ctx, name, &servicenetworking.ConnectionArgs{
 		Network: network.ID(), Service: pulumi.String("servicenetworking.googleapis.com"),
 		ReservedPeeringRanges: pulumi.StringArray{peering.Name},
-	})
+	}, on)
 	if err != nil {
 		return foundation.Postgres{}, err
 	}
@@ -300,15 +309,18 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, network *
 		return foundation.Postgres{}, err
 	}
 	db := foundation.PostgresDatabase
-	if _, err := sql.NewDatabase(ctx, name, &sql.DatabaseArgs{Project: project, Instance: instance.Name, Name: pulumi.String(db.Name)}, keep...); err != nil {
+	database, err := sql.NewDatabase(ctx, name, &sql.DatabaseArgs{Project: project, Instance: instance.Name, Name: pulumi.String(db.Name)}, keep...)
+	if err != nil {
 		return foundation.Postgres{}, err
 	}
-	if _, err := sql.NewUser(ctx, name, &sql.UserArgs{
+	user, err := sql.NewUser(ctx, name, &sql.UserArgs{
 		Project: project, Instance: instance.Name, Name: pulumi.String(db.User), Password: cfg.Secrets.PostgresPassword,
-	}); err != nil {
+	}, on)
+	if err != nil {
 		return foundation.Postgres{}, err
 	}
 	endpoint := db.At(instance.PrivateIpAddress, cfg.Secrets.PostgresPassword)
+	endpoint.Ready = []pulumi.Resource{instance, database, user}
 	// The instance's own CA, from the API; its certificate names the instance, not the private
 	// IP clients dial, so the chain is verified and the name is not.
 	endpoint.TLS = foundation.PostgresTLS{Mode: "verify-ca", CA: instance.ServerCaCerts.ApplyT(pemsOf).(pulumi.StringOutput)}

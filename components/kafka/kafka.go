@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 
-	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -31,46 +30,20 @@ const (
 	Bin = "/opt/kafka/bin"
 	// Chroot is Kafka's path in the shared ZooKeeper ensemble.
 	Chroot = "/kafka"
-	// SegmentBytes is the size of a log segment: a partition can hold one active segment
-	// beyond its retention, which the retention arithmetic reserves.
-	SegmentBytes = 256 << 20
-	// Headroom is the share of the volume never planned for: compaction, indexes, the
-	// filesystem's own reserve.
-	Headroom = 0.25
 )
 
-// Hosts returns the brokers' stable host:port addresses in namespace ns.
+// Hosts returns the brokers' stable host names in namespace ns.
 func Hosts(brokers int, ns string) []string {
 	hosts := make([]string, brokers)
 	for i := range hosts {
-		hosts[i] = fmt.Sprintf("%s-%d.%s.%s.svc.cluster.local:%d", Name, i, Name, ns, Port)
+		hosts[i] = kube.ServiceHost(fmt.Sprintf("%s-%d.%s", Name, i, Name), ns)
 	}
 	return hosts
 }
 
-// RetentionBytes is the retention.bytes of every partition: what the volume can hold, less the
-// headroom, shared by the partition replicas one broker carries, less one active segment each.
-// Size-based retention then deletes old segments before the disk fills.
-func RetentionBytes(k config.Kafka, topics []string) (int64, error) {
-	disk, err := config.Bytes(k.Storage)
-	if err != nil {
-		return 0, err
-	}
-	replicasPerBroker := (len(topics)*k.Partitions*k.ReplicationFactor + k.Brokers - 1) / k.Brokers
-	usable := int64(float64(disk) * (1 - Headroom))
-	per := usable/int64(replicasPerBroker) - SegmentBytes
-	if per < SegmentBytes {
-		return 0, fmt.Errorf("%s:kafka.storage: invalid value %q: too small for %d partition replicas per broker "+
-			"(%d topics × %d partitions × replication %d over %d brokers); each needs at least %d MiB",
-			config.Namespace, k.Storage, replicasPerBroker, len(topics), k.Partitions, k.ReplicationFactor, k.Brokers,
-			2*SegmentBytes>>20)
-	}
-	return per, nil
-}
-
 // ServerProperties renders server.properties, shared by every broker (each adds its id and
 // advertised listener at start). zooKeeper lists the ensemble's host:port addresses.
-func ServerProperties(k config.Kafka, zooKeeper []string, retentionBytes int64) string {
+func ServerProperties(k config.Kafka, zooKeeper []string) string {
 	zk := strings.Join(zooKeeper, ",") + Chroot
 	minISR := min(k.MinInsyncReplicas, k.ReplicationFactor)
 	props := map[string]string{
@@ -86,8 +59,8 @@ func ServerProperties(k config.Kafka, zooKeeper []string, retentionBytes int64) 
 		"unclean.leader.election.enable":           "false",
 		"auto.create.topics.enable":                "false",
 		"log.retention.hours":                      fmt.Sprint(k.RetentionHours),
-		"log.retention.bytes":                      fmt.Sprint(retentionBytes),
-		"log.segment.bytes":                        fmt.Sprint(SegmentBytes),
+		"log.retention.bytes":                      fmt.Sprint(k.RetentionBytes),
+		"log.segment.bytes":                        fmt.Sprint(config.KafkaSegmentBytes),
 		"log.retention.check.interval.ms":          "60000",
 		"message.max.bytes":                        fmt.Sprint(20 << 20),
 		"replica.fetch.max.bytes":                  fmt.Sprint(20 << 20),
@@ -121,8 +94,8 @@ const GCLog = "-Xlog:gc:stdout:time,uptime"
 // TopicsScript creates every topic that does not exist yet, with its partitions, replication
 // and retention, and applies the retention to topics that exist already, so that a changed
 // volume or time limit reaches them too. It is safe to run again.
-func TopicsScript(k config.Kafka, topics []string, bootstrap string, retentionBytes int64) string {
-	retention := fmt.Sprintf("retention.bytes=%d,retention.ms=%d", retentionBytes, int64(k.RetentionHours)*3600*1000)
+func TopicsScript(k config.Kafka, topics []string, bootstrap string) string {
+	retention := fmt.Sprintf("retention.bytes=%d,retention.ms=%d", k.RetentionBytes, int64(k.RetentionHours)*3600*1000)
 	var b strings.Builder
 	b.WriteString("set -e\n")
 	for _, t := range topics {
@@ -138,23 +111,31 @@ func TopicsScript(k config.Kafka, topics []string, bootstrap string, retentionBy
 // Cluster is the deployed brokers.
 type Cluster struct {
 	pulumi.ResourceState
-	// Hosts are the brokers' host:port addresses (PostHog's KAFKA_HOSTS).
-	Hosts []string
-	// Topics is the Job that creates the topics; consumers wait for it.
-	Topics *batchv1.Job
+	// Endpoint is the brokers' stable host names and port; it is ready once the topics exist.
+	Endpoint kube.Endpoint
 }
 
-// New deploys the brokers and the Job that creates topics into namespace ns, with
-// retention.bytes from RetentionBytes (computed by the caller before any resource exists).
-func New(ctx *pulumi.Context, k config.Kafka, topics []string, retention int64, ns string, zooKeeper []string, p kube.Placement,
-	opts ...pulumi.ResourceOption) (*Cluster, error) {
-	c := &Cluster{Hosts: Hosts(k.Brokers, ns)}
-	if err := ctx.RegisterComponentResource("posthog-deploy:data:Kafka", Name, c, opts...); err != nil {
+// Args is Kafka's config, the topics it serves, and the ensemble it coordinates through.
+type Args struct {
+	Config    config.Kafka
+	Topics    []string
+	ZooKeeper kube.Endpoint
+	Placement kube.Placement
+}
+
+// New deploys the brokers and the Job that creates the topics, with the retention config
+// derived from the volume.
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Cluster, error) {
+	k, p, ns := args.Config, args.Placement, args.Placement.NamespaceName
+	c := &Cluster{Endpoint: kube.Endpoint{Hosts: Hosts(k.Brokers, ns), Port: Port}}
+	// The brokers start once the ensemble they register in exists.
+	opts = append(opts, pulumi.DependsOn(args.ZooKeeper.Ready))
+	if err := ctx.RegisterComponentResource("posthog-deploy:data:Kafka", name, c, opts...); err != nil {
 		return nil, err
 	}
 	child := pulumi.Parent(c)
 	selector := kube.Labels(Name, nil)
-	props := ServerProperties(k, zooKeeper, retention)
+	props := ServerProperties(k, args.ZooKeeper.Addresses())
 	if _, err := kube.NewConfigMap(ctx, Name, p.Namespace, selector, pulumi.StringMap{
 		"server.properties": pulumi.String(props), "log4j.properties": pulumi.String(Log4j),
 	}, child); err != nil {
@@ -195,8 +176,8 @@ func New(ctx *pulumi.Context, k config.Kafka, topics []string, retention int64, 
 	if err != nil {
 		return nil, err
 	}
-	script := TopicsScript(k, topics, strings.Join(c.Hosts, ","), retention)
-	c.Topics, err = kube.NewJob(ctx, "kafka-topics-"+kube.Hash(script)[:8], kube.Job{
+	script := TopicsScript(k, args.Topics, strings.Join(c.Endpoint.Addresses(), ","))
+	topics, err := kube.NewJob(ctx, "kafka-topics-"+kube.Hash(script)[:8], kube.Job{
 		Selector: kube.Labels("kafka-topics", nil),
 		Container: kube.Container{
 			Image:     k.Image,
@@ -207,7 +188,8 @@ func New(ctx *pulumi.Context, k config.Kafka, topics []string, retention int64, 
 	if err != nil {
 		return nil, err
 	}
-	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{"hosts": pulumi.ToStringArray(c.Hosts)}); err != nil {
+	c.Endpoint.Ready = []pulumi.Resource{topics}
+	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{"hosts": pulumi.ToStringArray(c.Endpoint.Addresses())}); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -11,35 +11,14 @@ import (
 	"github.com/posthog-deploy/posthog-deploy/config/upstream"
 )
 
-func prod() config.Kafka { return config.Defaults(config.Local, config.Prod).Kafka }
+// prod is the prod defaults with the retention validation derives from the volume.
+func prod() config.Kafka {
+	k := config.Defaults(config.Local, config.Prod).Kafka
+	k.RetentionBytes = 1 << 30
+	return k
+}
 
 var topics = config.Current().Topics
-
-func TestRetentionLeavesHeadroomAndASegmentPerPartition(t *testing.T) {
-	k := prod() // 3 brokers, RF 3, 8 partitions, 100Gi
-	got, err := RetentionBytes(k, topics)
-	if err != nil {
-		t.Fatal(err)
-	}
-	perBroker := int64(len(topics) * k.Partitions * k.ReplicationFactor / k.Brokers)
-	disk := int64(100) << 30
-	if used := perBroker * (got + SegmentBytes); used > disk*3/4 || used < disk*3/4-perBroker {
-		t.Errorf("retention %d: %d partitions use %d of %d bytes, want just under 75%%", got, perBroker, used, disk)
-	}
-	k.Storage = "200Gi"
-	if bigger, _ := RetentionBytes(k, topics); bigger <= got {
-		t.Errorf("a bigger volume must retain more: %d <= %d", bigger, got)
-	}
-}
-
-func TestRetentionRefusesATooSmallDisk(t *testing.T) {
-	k := prod()
-	k.Storage, k.Partitions = "10Gi", 64
-	_, err := RetentionBytes(k, topics)
-	if err == nil || !strings.Contains(err.Error(), `posthog-deploy:kafka.storage: invalid value "10Gi"`) {
-		t.Errorf("error = %v", err)
-	}
-}
 
 // TestTopicsAreThePinnedReleases: PostHog never creates a topic and the brokers do not
 // auto-create, so a missing topic stops the plugin server at start: the release's list must be
@@ -59,7 +38,7 @@ func TestTopicsAreThePinnedReleases(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("the release's topics differ from PostHog %s's:\n got %v\nwant %v", r.Version, got, want)
 	}
-	script := TopicsScript(prod(), r.Topics, "kafka-0:9092", 1<<30)
+	script := TopicsScript(prod(), r.Topics, "kafka-0:9092")
 	created := regexp.MustCompile(`--create --if-not-exists --topic (\S+) `).FindAllStringSubmatch(script, -1)
 	var names []string
 	for _, m := range created {
@@ -72,7 +51,7 @@ func TestTopicsAreThePinnedReleases(t *testing.T) {
 }
 
 func TestTopicsScriptIsIdempotentAndUpdatesRetention(t *testing.T) {
-	s := TopicsScript(prod(), topics, "kafka-0:9092", 1<<30)
+	s := TopicsScript(prod(), topics, "kafka-0:9092")
 	for _, topic := range topics {
 		if !strings.Contains(s, "--entity-name "+topic+" --add-config retention.bytes=1073741824,retention.ms=259200000\n") {
 			t.Errorf("topic %s: an existing topic keeps its old retention", topic)

@@ -7,6 +7,7 @@ package kube
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -51,7 +52,10 @@ func optional(s string) pulumi.StringPtrInput {
 
 // Placement says where a workload's objects go and how its pods spread.
 type Placement struct {
-	Namespace pulumi.StringInput
+	// Namespace is the namespace's name as an output of the namespace, so that objects wait for
+	// it; NamespaceName is the same name, for the DNS names of services.
+	Namespace     pulumi.StringInput
+	NamespaceName string
 	// SpreadZones spreads pods over zones; without it they only spread over nodes.
 	SpreadZones bool
 	// SeparateNodes keeps the members of a quorum or a shard on different nodes, a hard rule
@@ -74,6 +78,29 @@ func Labels(name string, extra map[string]string) pulumi.StringMap {
 		l[k] = pulumi.String(v)
 	}
 	return l
+}
+
+// Endpoint is how clients reach a service: its hosts, its port, and what must exist before
+// they use it.
+type Endpoint struct {
+	Hosts []string
+	Port  int
+	Ready []pulumi.Resource
+}
+
+// Addresses are the endpoint's host:port pairs.
+func (e Endpoint) Addresses() []string {
+	out := make([]string, len(e.Hosts))
+	for i, h := range e.Hosts {
+		out[i] = fmt.Sprintf("%s:%d", h, e.Port)
+	}
+	return out
+}
+
+// ServiceHost is the cluster DNS name of a Service, or of one pod of a headless Service
+// (pod.service), in a namespace.
+func ServiceHost(name, namespace string) string {
+	return fmt.Sprintf("%s.%s.svc.cluster.local", name, namespace)
 }
 
 // Port is a named container port, also exposed by the workload's Services.

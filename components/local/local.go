@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
@@ -18,43 +17,40 @@ import (
 )
 
 // New returns the foundation of the cluster that the ambient kubeconfig (KUBECONFIG, or
-// ~/.kube/config) points at.
-func New(ctx *pulumi.Context, cfg *config.Config) (*foundation.Foundation, error) {
-	args := &kubernetes.ProviderArgs{}
+// ~/.kube/config) points at, with the in-cluster database and object store.
+func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.ResourceOption) (*foundation.Foundation, error) {
+	cfg := args.Config
 	kubeconfig, err := ambientKubeconfig()
 	if err != nil {
 		return nil, err
 	}
+	f, under, err := foundation.Begin(ctx, config.Local, name, opts...)
+	if err != nil {
+		return nil, err
+	}
+	clusterArgs := foundation.ClusterArgs{Config: cfg}
 	if kubeconfig != "" {
 		// Contents, not a path: every provider version accepts them. They hold credentials.
-		args.Kubeconfig = pulumi.ToSecret(pulumi.String(kubeconfig)).(pulumi.StringOutput).ToStringPtrOutput()
+		clusterArgs.Kubeconfig = pulumi.ToSecret(pulumi.String(kubeconfig)).(pulumi.StringOutput)
 	}
-	provider, err := kubernetes.NewProvider(ctx, "cluster", args)
+	k8s, err := foundation.NewCluster(ctx, "cluster", clusterArgs, pulumi.Parent(f))
 	if err != nil {
 		return nil, err
 	}
-	placement, err := foundation.NewNamespace(ctx, cfg, provider, cfg.Cluster.StorageClass)
+	on := pulumi.Composite(under, pulumi.Provider(k8s.Provider))
+	pg, err := postgres.New(ctx, postgres.Name, postgres.Args{
+		Config: cfg.Postgres, Password: cfg.Secrets.PostgresPassword, Placement: k8s.Placement,
+	}, on)
 	if err != nil {
 		return nil, err
 	}
-	f := &foundation.Foundation{
-		Provider:           provider,
-		Namespace:          cfg.Namespace,
-		Placement:          placement,
-		AwaitLoadBalancers: cfg.Cluster.AwaitLoadBalancers,
-	}
-	pg, err := postgres.New(ctx, cfg.Postgres, cfg.Namespace, cfg.Secrets.PostgresPassword, placement, f.Options()...)
+	store, err := objectstore.New(ctx, objectstore.Name, objectstore.Args{
+		Config: cfg.ObjectStore, SecretKey: cfg.Secrets.ObjectStoreSecretKey, Placement: k8s.Placement,
+	}, on)
 	if err != nil {
 		return nil, err
 	}
-	f.Postgres = pg.Endpoint
-	f.Postgres.TLS = foundation.PostgresTLS{Mode: "disable"}
-	store, err := objectstore.New(ctx, cfg.ObjectStore, cfg.Namespace, cfg.Secrets.ObjectStoreSecretKey, placement, f.Options()...)
-	if err != nil {
-		return nil, err
-	}
-	f.ObjectStorage = store.Storage
-	return f, nil
+	return f.Finish(ctx, cfg, k8s, nil, pg.Endpoint, store.Storage)
 }
 
 // ambientKubeconfig reads the kubeconfig kubectl would use: the first file in KUBECONFIG, else

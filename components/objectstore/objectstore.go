@@ -29,11 +29,19 @@ type Store struct {
 	Storage foundation.ObjectStorage
 }
 
-// New deploys the store into namespace ns with the foundation's buckets, each versioned.
-func New(ctx *pulumi.Context, o config.ObjectStore, ns string, secretKey pulumi.StringOutput, p kube.Placement,
-	opts ...pulumi.ResourceOption) (*Store, error) {
+// Args is the store's config, its root user's key, and where it runs.
+type Args struct {
+	Config config.ObjectStore
+	// SecretKey is the root user's key, a Pulumi secret.
+	SecretKey pulumi.StringOutput
+	Placement kube.Placement
+}
+
+// New deploys the store with the foundation's buckets, each versioned.
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Store, error) {
+	o, secretKey, p := args.Config, args.SecretKey, args.Placement
 	s := &Store{}
-	if err := ctx.RegisterComponentResource("posthog-deploy:data:ObjectStore", Name, s, opts...); err != nil {
+	if err := ctx.RegisterComponentResource("posthog-deploy:data:ObjectStore", name, s, opts...); err != nil {
 		return nil, err
 	}
 	child := pulumi.Parent(s)
@@ -64,7 +72,7 @@ func New(ctx *pulumi.Context, o config.ObjectStore, ns string, secretKey pulumi.
 	if err != nil {
 		return nil, err
 	}
-	endpoint := fmt.Sprintf("http://%s-0.%s.%s.svc.cluster.local:%d", Name, Name, ns, Port)
+	endpoint := fmt.Sprintf("http://%s:%d", kube.ServiceHost(Name+"-0."+Name, p.NamespaceName), Port)
 	buckets := foundation.Buckets{Data: "posthog", Backups: "clickhouse-backups"}
 	script := []string{"set -e", `mc alias set store "$ENDPOINT" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD"`}
 	for _, b := range []string{buckets.Data, buckets.Backups} {

@@ -31,12 +31,14 @@ type Pooler struct {
 	Endpoint foundation.Postgres
 }
 
-// Args is what PgBouncer pools.
+// Args is PgBouncer's config and what it pools.
 type Args struct {
+	Config config.PgBouncer
 	// Upstream is the PostgreSQL server, with how to verify its certificate.
 	Upstream foundation.Postgres
 	// Fetch is the image that fetches a CA bundle the cloud publishes as a file.
-	Fetch config.Image
+	Fetch     config.Image
+	Placement kube.Placement
 }
 
 // Ini renders pgbouncer.ini for the database name on host:port. Clients authenticate with
@@ -71,19 +73,20 @@ func Userlist(user, password string) string {
 	return q(user) + " " + q(password) + "\n"
 }
 
-// New deploys PgBouncer into namespace ns in front of args.Upstream.
-func New(ctx *pulumi.Context, pb config.PgBouncer, ns string, args Args, p kube.Placement,
-	opts ...pulumi.ResourceOption) (*Pooler, error) {
-	up := args.Upstream
+// New deploys PgBouncer in front of args.Upstream.
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Pooler, error) {
+	pb, up, p := args.Config, args.Upstream, args.Placement
 	pooler := &Pooler{Endpoint: foundation.Postgres{
-		Host:     pulumi.String(fmt.Sprintf("%s.%s.svc.cluster.local", Name, ns)).ToStringOutput(),
+		Host:     pulumi.String(kube.ServiceHost(Name, p.NamespaceName)).ToStringOutput(),
 		Port:     Port,
 		Database: up.Database,
 		User:     up.User,
 		Password: up.Password,
 		TLS:      foundation.PostgresTLS{Mode: "disable"},
 	}}
-	if err := ctx.RegisterComponentResource("posthog-deploy:data:PgBouncer", Name, pooler, opts...); err != nil {
+	// The pooler starts once the database it pools exists.
+	opts = append(opts, pulumi.DependsOn(up.Ready))
+	if err := ctx.RegisterComponentResource("posthog-deploy:data:PgBouncer", name, pooler, opts...); err != nil {
 		return nil, err
 	}
 	child := pulumi.Parent(pooler)
@@ -106,7 +109,7 @@ func New(ctx *pulumi.Context, pb config.PgBouncer, ns string, args Args, p kube.
 	}
 	// Both files roll the pods when they change (PgBouncer reads them at start).
 	hash := pulumi.All(ini, users).ApplyT(func(v []any) string { return kube.Hash(v[0].(string), v[1].(string)) }).(pulumi.StringOutput)
-	if _, err := kube.NewStateless(ctx, kube.Stateless{
+	deployment, err := kube.NewStateless(ctx, kube.Stateless{
 		Name: Name, Min: pb.Replicas, Max: pb.Replicas,
 		Selector: labels,
 		Container: kube.Container{
@@ -121,9 +124,11 @@ func New(ctx *pulumi.Context, pb config.PgBouncer, ns string, args Args, p kube.
 		Init:           fetchCA,
 		Volumes:        volumes,
 		PodAnnotations: pulumi.StringMap{"posthog-deploy/config-hash": pulumi.ToSecret(hash).(pulumi.StringOutput)},
-	}, p, child); err != nil {
+	}, p, child)
+	if err != nil {
 		return nil, err
 	}
+	pooler.Endpoint.Ready = []pulumi.Resource{deployment}
 	if err := ctx.RegisterResourceOutputs(pooler, pulumi.Map{"host": pooler.Endpoint.Host}); err != nil {
 		return nil, err
 	}

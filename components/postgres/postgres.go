@@ -4,8 +4,6 @@
 package postgres
 
 import (
-	"fmt"
-
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -28,11 +26,19 @@ type Server struct {
 	Endpoint foundation.Postgres
 }
 
-// New deploys one PostgreSQL server into namespace ns with PostHog's database and user.
-func New(ctx *pulumi.Context, pg config.Postgres, ns string, password pulumi.StringOutput, p kube.Placement,
-	opts ...pulumi.ResourceOption) (*Server, error) {
+// Args is the server's config, PostHog's password on it, and where it runs.
+type Args struct {
+	Config config.Postgres
+	// Password is PostHog's user's password, a Pulumi secret.
+	Password  pulumi.StringOutput
+	Placement kube.Placement
+}
+
+// New deploys one PostgreSQL server with PostHog's database and user.
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Server, error) {
+	pg, password, p := args.Config, args.Password, args.Placement
 	s := &Server{}
-	if err := ctx.RegisterComponentResource("posthog-deploy:data:Postgres", Name, s, opts...); err != nil {
+	if err := ctx.RegisterComponentResource("posthog-deploy:data:Postgres", name, s, opts...); err != nil {
 		return nil, err
 	}
 	child := pulumi.Parent(s)
@@ -42,7 +48,7 @@ func New(ctx *pulumi.Context, pg config.Postgres, ns string, password pulumi.Str
 	}
 	secretEnv := corev1.EnvFromSourceArray{corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(Name)}}}
 	ready := kube.ExecProbe(10, "pg_isready", "-U", User, "-d", Database, "-h", "127.0.0.1")
-	if _, err := kube.NewStateful(ctx, kube.Stateful{
+	set, err := kube.NewStateful(ctx, kube.Stateful{
 		Name:     Name,
 		Replicas: 1,
 		Selector: selector,
@@ -61,15 +67,19 @@ func New(ctx *pulumi.Context, pg config.Postgres, ns string, password pulumi.Str
 		},
 		DataPath: "/var/lib/postgresql/data",
 		Storage:  pg.Storage,
-	}, p, child); err != nil {
+	}, p, child)
+	if err != nil {
 		return nil, err
 	}
 	s.Endpoint = foundation.Postgres{
-		Host:     pulumi.String(fmt.Sprintf("%s.%s.svc.cluster.local", Name, ns)).ToStringOutput(),
+		Host:     pulumi.String(kube.ServiceHost(Name, p.NamespaceName)).ToStringOutput(),
 		Port:     Port,
 		Database: Database,
 		User:     User,
 		Password: password,
+		// The stand-in speaks no TLS: it is reached inside the cluster only.
+		TLS:   foundation.PostgresTLS{Mode: "disable"},
+		Ready: []pulumi.Resource{set},
 	}
 	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{"host": s.Endpoint.Host}); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ package posthog
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -24,6 +25,8 @@ import (
 // Settings names the ConfigMap and Secret every PostHog service reads its settings from;
 // Migrations the Secret that gives the migrations Job its direct connection to PostgreSQL.
 const (
+	// Name is the component's.
+	Name       = "posthog"
 	Settings   = "posthog"
 	Migrations = "posthog-migrate"
 	// TLSSecret is where the Ingress expects its certificate (from cert-manager or by hand).
@@ -35,10 +38,13 @@ const (
 )
 
 // Service is one PostHog service: a Deployment of the PostHog image running Command, with the
-// probes of what that process serves.
+// probes of what that process serves. A new service is one more entry in Services.
 type Service struct {
 	Name    string
 	Command []string
+	// Env is the service's own settings, beside those every service reads (Env): for example
+	// PLUGIN_SERVER_MODE for a plugin server that runs one capability only.
+	Env map[string]string
 	// Port is served over HTTP; 0 for a service with no port (the worker).
 	Port      int
 	Readiness *corev1.ProbeArgs
@@ -93,6 +99,24 @@ func Services(ph config.PostHog) []Service {
 	}
 }
 
+// Container is the service's container: the shared image and settings (base), with the
+// service's command, settings, probes, port and size.
+func (s Service) Container(base kube.Container) kube.Container {
+	c := base
+	c.Command = s.Command
+	c.Resources = s.Resources
+	c.Readiness, c.Liveness, c.Startup = s.Readiness, s.Liveness, s.Startup
+	c.Env = slices.Clone(base.Env)
+	for _, kv := range sortedPairs(s.Env) {
+		k, v, _ := strings.Cut(kv, "=")
+		c.Env = append(c.Env, corev1.EnvVarArgs{Name: pulumi.String(k), Value: pulumi.String(v)})
+	}
+	if s.Port != 0 {
+		c.Ports = []kube.Port{{Name: "http", Port: s.Port}}
+	}
+	return c
+}
+
 // App is the deployed PostHog.
 type App struct {
 	pulumi.ResourceState
@@ -100,8 +124,10 @@ type App struct {
 	URL string
 }
 
-// Args is what PostHog connects to.
+// Args is PostHog's config and what it connects to: each data service's endpoint, which also
+// says what must exist before the migrations run.
 type Args struct {
+	Config config.PostHog
 	// Postgres is where the services connect (PgBouncer, in transaction pooling); Migrations
 	// where the migrations Job does (the database itself, verified over TLS on a cloud).
 	Postgres   foundation.Postgres
@@ -109,32 +135,43 @@ type Args struct {
 	// Fetch is the image that fetches a CA bundle the cloud publishes as a file.
 	Fetch         config.Image
 	ObjectStorage foundation.ObjectStorage
-	ClickHouse    *clickhouse.Cluster
-	KafkaHosts    []string
-	RedisURL      string
-	Secrets       config.Secrets
+	// ClickHouse is the cluster Service; ClickHouseCluster its name in remote_servers.
+	ClickHouse        kube.Endpoint
+	ClickHouseCluster string
+	Kafka             kube.Endpoint
+	Redis             kube.Endpoint
+	Secrets           config.Secrets
 	// SkipServiceVersionCheck says why PostHog's start-up version check is off ("" keeps it).
 	SkipServiceVersionCheck string
 	// AwaitLoadBalancers waits for the Ingress to get an address.
 	AwaitLoadBalancers bool
-	// DependsOn are what must exist before the migrations run (the data services, the topics).
-	DependsOn []pulumi.Resource
+	Placement          kube.Placement
+}
+
+// ready is what must exist before the migrations run: every endpoint's.
+func (a Args) ready() []pulumi.Resource {
+	var out []pulumi.Resource
+	for _, r := range [][]pulumi.Resource{a.Postgres.Ready, a.Migrations.Ready, a.ClickHouse.Ready, a.Kafka.Ready, a.Redis.Ready} {
+		out = append(out, r...)
+	}
+	return out
 }
 
 // Env is the plain (non-secret) settings every PostHog service reads: Django's and the plugin
 // server's, by the names each reads at 1.43.0. PostHog's object storage speaks S3 only: on a
 // store that does not, exports and uploads stay off.
-func Env(ph config.PostHog, a Args) map[string]string {
-	kafkaURLs := make([]string, len(a.KafkaHosts))
-	for i, h := range a.KafkaHosts {
+func Env(a Args) map[string]string {
+	brokers := a.Kafka.Addresses()
+	kafkaURLs := make([]string, len(brokers))
+	for i, h := range brokers {
 		kafkaURLs[i] = "kafka://" + h
 	}
 	env := map[string]string{
-		"SITE_URL":                    "https://" + ph.Domain,
+		"SITE_URL":                    "https://" + a.Config.Domain,
 		"IS_BEHIND_PROXY":             "true",
 		"DISABLE_SECURE_SSL_REDIRECT": "true",
-		"CLICKHOUSE_HOST":             a.ClickHouse.Host,
-		"CLICKHOUSE_CLUSTER":          a.ClickHouse.Topology.Cluster,
+		"CLICKHOUSE_HOST":             a.ClickHouse.Hosts[0],
+		"CLICKHOUSE_CLUSTER":          a.ClickHouseCluster,
 		"CLICKHOUSE_DATABASE":         clickhouse.Database,
 		"CLICKHOUSE_USER":             clickhouse.User,
 		// Django defaults CLICKHOUSE_SECURE to true in production; the replicas serve plain
@@ -144,8 +181,8 @@ func Env(ph config.PostHog, a Args) map[string]string {
 		// Django reads KAFKA_URL (kafka://host:port, comma-separated) and bakes it into the
 		// ClickHouse Kafka tables its migrations create; the plugin server reads KAFKA_HOSTS.
 		"KAFKA_URL":   strings.Join(kafkaURLs, ","),
-		"KAFKA_HOSTS": strings.Join(a.KafkaHosts, ","),
-		"REDIS_URL":   a.RedisURL,
+		"KAFKA_HOSTS": strings.Join(brokers, ","),
+		"REDIS_URL":   fmt.Sprintf("redis://%s/", a.Redis.Addresses()[0]),
 		// Behind PgBouncer's transaction pooling Django must not use server-side cursors.
 		"USING_PGBOUNCER":         "true",
 		"OBJECT_STORAGE_ENABLED":  "true",
@@ -189,13 +226,14 @@ func MigrationsURL(pg foundation.Postgres) pulumi.StringOutput {
 }
 
 // New deploys PostHog.
-func New(ctx *pulumi.Context, ph config.PostHog, args Args, p kube.Placement, opts ...pulumi.ResourceOption) (*App, error) {
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*App, error) {
+	ph, p := args.Config, args.Placement
 	app := &App{URL: "https://" + ph.Domain}
-	if err := ctx.RegisterComponentResource("posthog-deploy:app:PostHog", "posthog", app, opts...); err != nil {
+	if err := ctx.RegisterComponentResource("posthog-deploy:app:PostHog", name, app, opts...); err != nil {
 		return nil, err
 	}
 	child := pulumi.Parent(app)
-	env := Env(ph, args)
+	env := Env(args)
 	labels := kube.Labels("posthog", nil)
 	cm, err := kube.NewConfigMap(ctx, Settings, p.Namespace, labels, pulumi.ToStringMap(env), child)
 	if err != nil {
@@ -217,7 +255,7 @@ func New(ctx *pulumi.Context, ph config.PostHog, args Args, p kube.Placement, op
 	base := kube.Container{Image: ph.Image, EnvFrom: settings}
 
 	job, err := newMigrations(ctx, ph, args, base, p, child,
-		pulumi.DependsOn(append([]pulumi.Resource{cm, secret, direct}, args.DependsOn...)))
+		pulumi.DependsOn(append([]pulumi.Resource{cm, secret, direct}, args.ready()...)))
 	if err != nil {
 		return nil, err
 	}
@@ -227,17 +265,10 @@ func New(ctx *pulumi.Context, ph config.PostHog, args Args, p kube.Placement, op
 
 	settingsHash := kube.Hash(fmt.Sprint(sortedPairs(env)))
 	for _, svc := range Services(ph) {
-		c := base
-		c.Command = svc.Command
-		c.Resources = svc.Resources
-		c.Readiness, c.Liveness, c.Startup = svc.Readiness, svc.Liveness, svc.Startup
-		if svc.Port != 0 {
-			c.Ports = []kube.Port{{Name: "http", Port: svc.Port}}
-		}
 		if _, err := kube.NewStateless(ctx, kube.Stateless{
 			Name: svc.Name, Min: svc.Scale.Min, Max: svc.Scale.Max,
 			Selector:       kube.Labels(svc.Name, nil),
-			Container:      c,
+			Container:      svc.Container(base),
 			Init:           []kube.Container{waitForMigrations},
 			PodAnnotations: pulumi.StringMap{"posthog-deploy/settings-hash": pulumi.String(settingsHash)},
 			ServiceAccount: args.ObjectStorage.ServiceAccount,

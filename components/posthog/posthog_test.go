@@ -9,8 +9,8 @@ import (
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/posthog-deploy/posthog-deploy/components/clickhouse"
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
+	"github.com/posthog-deploy/posthog-deploy/components/kube"
 	"github.com/posthog-deploy/posthog-deploy/config"
 	"github.com/posthog-deploy/posthog-deploy/config/upstream"
 )
@@ -56,13 +56,16 @@ func release(t *testing.T, kind string) upstream.File {
 
 func args(api config.ObjectAPI, skip string) Args {
 	return Args{
+		Config: config.Defaults(config.Local, config.Prod).PostHog,
 		Postgres: foundation.Postgres{Host: pulumi.String("pgbouncer").ToStringOutput(), Port: 6432, Database: "posthog",
 			User: "posthog", Password: pulumi.String("pw").ToStringOutput()},
 		ObjectStorage: foundation.ObjectStorage{API: api, Endpoint: "https://s3.eu-west-1.amazonaws.com",
 			Region: "eu-west-1", Buckets: foundation.Buckets{Data: "data", Backups: "backups"}},
-		ClickHouse:              &clickhouse.Cluster{Host: "clickhouse.ph.svc.cluster.local", Topology: clickhouse.NewTopology("posthog", 2, 2, "ph")},
-		KafkaHosts:              []string{"kafka-0.kafka.ph.svc.cluster.local:9092", "kafka-1.kafka.ph.svc.cluster.local:9092"},
-		RedisURL:                "redis://redis-0.redis.ph.svc.cluster.local:6379/",
+		ClickHouse:        kube.Endpoint{Hosts: []string{"clickhouse.ph.svc.cluster.local"}, Port: 9000},
+		ClickHouseCluster: "posthog",
+		Kafka: kube.Endpoint{Hosts: []string{"kafka-0.kafka.ph.svc.cluster.local", "kafka-1.kafka.ph.svc.cluster.local"},
+			Port: 9092},
+		Redis:                   kube.Endpoint{Hosts: []string{"redis-0.redis.ph.svc.cluster.local"}, Port: 6379},
 		SkipServiceVersionCheck: skip,
 	}
 }
@@ -85,7 +88,7 @@ func TestEveryVariableIsOneThePinnedReleaseReads(t *testing.T) {
 		if len(SecretEnv(a)) < 3 {
 			t.Fatalf("secret settings %v", SecretEnv(a))
 		}
-		for k := range Env(config.Defaults(config.Local, config.Prod).PostHog, a) {
+		for k := range Env(a) {
 			set[k] = true
 		}
 	}
@@ -94,8 +97,13 @@ func TestEveryVariableIsOneThePinnedReleaseReads(t *testing.T) {
 	for k := range SecretEnv(withKeys) {
 		set[k] = true
 	}
-	// The migrations' own variables (newMigrations).
+	// The migrations' own variables (newMigrations), and each service's own.
 	set["DATABASE_URL"], set["USING_PGBOUNCER"] = true, true
+	for _, svc := range Services(config.Defaults(config.Local, config.Prod).PostHog) {
+		for k := range svc.Env {
+			set[k] = true
+		}
+	}
 	for k := range set {
 		if !strings.Contains(readers[k], "django") && !strings.Contains(readers[k], "plugin-server") {
 			t.Errorf("%s is set, but PostHog %s reads no such variable", k, f.Meta["tag"])
@@ -114,7 +122,7 @@ func TestEveryVariableIsOneThePinnedReleaseReads(t *testing.T) {
 }
 
 func TestKafkaURLsCarryTheSchemeDjangoParses(t *testing.T) {
-	env := Env(config.Defaults(config.Local, config.Prod).PostHog, args(config.S3, ""))
+	env := Env(args(config.S3, ""))
 	// Django: ",".join(urlparse(h).netloc for h in KAFKA_URL.split(",")); a bare host:port has
 	// no netloc, and the ClickHouse Kafka tables would be created pointing nowhere.
 	if env["KAFKA_URL"] != "kafka://kafka-0.kafka.ph.svc.cluster.local:9092,kafka://kafka-1.kafka.ph.svc.cluster.local:9092" {
@@ -132,7 +140,7 @@ func TestKafkaURLsCarryTheSchemeDjangoParses(t *testing.T) {
 	if _, ok := env["SKIP_SERVICE_VERSION_REQUIREMENTS"]; ok {
 		t.Error("the version check is skipped without a reason")
 	}
-	if Env(config.PostHog{}, args(config.S3, "managed"))["SKIP_SERVICE_VERSION_REQUIREMENTS"] != "1" {
+	if Env(args(config.S3, "managed"))["SKIP_SERVICE_VERSION_REQUIREMENTS"] != "1" {
 		t.Error("the version check is not skipped where the release row says it must be")
 	}
 }
@@ -197,6 +205,30 @@ func TestServicesRunWhatTheImageShipsAndProbeWhatItServes(t *testing.T) {
 	}
 	if !slices.Contains(services["posthog-plugins"].Command, "--no-restart-loop") {
 		t.Error("the plugin server restarts itself in a loop: Kubernetes never sees it fail")
+	}
+}
+
+// TestAServiceIsOneEntry: a service's container is built from its entry alone, its own
+// settings beside the shared ones, and no other service sees them.
+func TestAServiceIsOneEntry(t *testing.T) {
+	base := kube.Container{Image: config.Current().PostHog.Image, Env: corev1.EnvVarArray{
+		corev1.EnvVarArgs{Name: pulumi.String("SHARED"), Value: pulumi.String("1")}}}
+	plugins := byName(config.Defaults(config.Local, config.Prod).PostHog)["posthog-plugins"]
+	async := plugins
+	async.Name, async.Env = "posthog-plugins-async", map[string]string{"PLUGIN_SERVER_MODE": "async"}
+	c := async.Container(base)
+	if len(c.Env) != 2 || c.Env[1].(corev1.EnvVarArgs).Name != pulumi.String("PLUGIN_SERVER_MODE") ||
+		c.Env[1].(corev1.EnvVarArgs).Value != pulumi.String("async") {
+		t.Errorf("env = %v, want SHARED and the service's PLUGIN_SERVER_MODE", c.Env)
+	}
+	if len(base.Env) != 1 || len(plugins.Container(base).Env) != 1 {
+		t.Error("a service's own settings leak into the shared container or another service")
+	}
+	if !slices.Equal(c.Command, plugins.Command) || c.Readiness != plugins.Readiness || len(c.Ports) != 1 || c.Ports[0].Port != pluginPort {
+		t.Errorf("container = %+v: the entry's command, probes and port", c)
+	}
+	if w := byName(config.Defaults(config.Local, config.Prod).PostHog)["posthog-worker"].Container(base); len(w.Ports) != 0 {
+		t.Errorf("the worker serves nothing, but has ports %v", w.Ports)
 	}
 }
 

@@ -20,11 +20,11 @@ const (
 	DataPath = "/data"
 )
 
-// Args are redis-server's settings. When full, Redis evicts only keys that expire (volatile-lru):
+// ServerArgs are redis-server's settings. When full, Redis evicts only keys that expire (volatile-lru):
 // the cache's (PostHog caches query results for days), never Celery's queues, which have no
 // expiry; allkeys-lru would drop queued tasks, and noeviction would let the cache fill Redis and
 // then refuse Celery's writes. maxmemory stays below the container's memory limit.
-func Args() []string {
+func ServerArgs() []string {
 	return []string{"redis-server", "--appendonly", "yes", "--dir", DataPath,
 		"--maxmemory", "800mb", "--maxmemory-policy", "volatile-lru"}
 }
@@ -32,23 +32,35 @@ func Args() []string {
 // Server is the deployed Redis.
 type Server struct {
 	pulumi.ResourceState
-	// URL is PostHog's REDIS_URL.
-	URL string
+	// Endpoint is the server's stable host name and port.
+	Endpoint kube.Endpoint
 }
 
-// New deploys Redis into namespace ns.
-func New(ctx *pulumi.Context, r config.Redis, ns string, p kube.Placement, opts ...pulumi.ResourceOption) (*Server, error) {
-	s := &Server{URL: fmt.Sprintf("redis://%s-0.%s.%s.svc.cluster.local:%d/", Name, Name, ns, Port)}
-	if err := ctx.RegisterComponentResource("posthog-deploy:data:Redis", Name, s, opts...); err != nil {
+// URL is PostHog's REDIS_URL.
+func (s *Server) URL() string {
+	return fmt.Sprintf("redis://%s:%d/", s.Endpoint.Hosts[0], s.Endpoint.Port)
+}
+
+// Args is Redis's config and where it runs.
+type Args struct {
+	Config    config.Redis
+	Placement kube.Placement
+}
+
+// New deploys Redis.
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Server, error) {
+	r, p := args.Config, args.Placement
+	s := &Server{Endpoint: kube.Endpoint{Hosts: []string{kube.ServiceHost(Name+"-0."+Name, p.NamespaceName)}, Port: Port}}
+	if err := ctx.RegisterComponentResource("posthog-deploy:data:Redis", name, s, opts...); err != nil {
 		return nil, err
 	}
-	if _, err := kube.NewStateful(ctx, kube.Stateful{
+	set, err := kube.NewStateful(ctx, kube.Stateful{
 		Name:     Name,
 		Replicas: 1,
 		Selector: kube.Labels(Name, nil),
 		Container: kube.Container{
 			Image:     r.Image,
-			Command:   Args(),
+			Command:   ServerArgs(),
 			Ports:     []kube.Port{{Name: "redis", Port: Port}},
 			Resources: kube.Resources{CPU: "250m", Memory: "1Gi"},
 			Readiness: kube.ExecProbe(10, "redis-cli", "ping"),
@@ -56,10 +68,12 @@ func New(ctx *pulumi.Context, r config.Redis, ns string, p kube.Placement, opts 
 		},
 		DataPath: DataPath,
 		Storage:  r.Storage,
-	}, p, pulumi.Parent(s)); err != nil {
+	}, p, pulumi.Parent(s))
+	if err != nil {
 		return nil, err
 	}
-	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{"url": pulumi.String(s.URL)}); err != nil {
+	s.Endpoint.Ready = []pulumi.Resource{set}
+	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{"url": pulumi.String(s.URL())}); err != nil {
 		return nil, err
 	}
 	return s, nil

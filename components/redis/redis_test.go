@@ -23,7 +23,7 @@ func TestFullRedisKeepsQueuedTasks(t *testing.T) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("Debian's redis-server is not installed (%v): run `make test-deps`", err)
 	}
-	args := Args()
+	args := ServerArgs()
 	if args[0] != "redis-server" || !strings.Contains(strings.Join(args, " "), "--dir "+DataPath) {
 		t.Fatalf("args %v", args)
 	}

@@ -37,17 +37,14 @@ var FourLetterWords = []string{"ruok", "srvr", "mntr"}
 // Ensemble is the deployed ensemble.
 type Ensemble struct {
 	pulumi.ResourceState
-	// Nodes are the members' stable host names, for clients' connection strings.
-	Nodes []string
+	// Endpoint is the members' stable host names and client port, for connection strings.
+	Endpoint kube.Endpoint
 }
 
-// Addresses are the members' host:port client addresses.
-func (e *Ensemble) Addresses() []string {
-	out := make([]string, len(e.Nodes))
-	for i, h := range e.Nodes {
-		out[i] = fmt.Sprintf("%s:%d", h, ClientPort)
-	}
-	return out
+// Args is the ensemble's config and where it runs.
+type Args struct {
+	Config    config.ZooKeeper
+	Placement kube.Placement
 }
 
 // Hosts returns the members' stable DNS names in namespace ns.
@@ -120,10 +117,11 @@ func StartScript() string {
 	return fmt.Sprintf(`echo $(( ${HOSTNAME##*-} + 1 )) > %s/myid && exec zkServer.sh start-foreground %s/zoo.cfg`, DataDir, ConfDir)
 }
 
-// New deploys the ensemble into the placement's namespace (named ns).
-func New(ctx *pulumi.Context, zk config.ZooKeeper, ns string, p kube.Placement, opts ...pulumi.ResourceOption) (*Ensemble, error) {
-	e := &Ensemble{Nodes: Hosts(zk.Replicas, ns)}
-	if err := ctx.RegisterComponentResource("posthog-deploy:data:ZooKeeper", Name, e, opts...); err != nil {
+// New deploys the ensemble.
+func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Ensemble, error) {
+	zk, p, ns := args.Config, args.Placement, args.Placement.NamespaceName
+	e := &Ensemble{Endpoint: kube.Endpoint{Hosts: Hosts(zk.Replicas, ns), Port: ClientPort}}
+	if err := ctx.RegisterComponentResource("posthog-deploy:data:ZooKeeper", name, e, opts...); err != nil {
 		return nil, err
 	}
 	child := pulumi.Parent(e)
@@ -133,7 +131,7 @@ func New(ctx *pulumi.Context, zk config.ZooKeeper, ns string, p kube.Placement, 
 		return nil, err
 	}
 	clientPorts := []kube.Port{{Name: "client", Port: ClientPort}}
-	if _, err := kube.NewStateful(ctx, kube.Stateful{
+	set, err := kube.NewStateful(ctx, kube.Stateful{
 		Name:     Name,
 		Replicas: zk.Replicas,
 		Selector: selector,
@@ -156,10 +154,12 @@ func New(ctx *pulumi.Context, zk config.ZooKeeper, ns string, p kube.Placement, 
 		Volumes:        []kube.Volume{{Name: "config", ConfigMaps: []string{Name}}},
 		Budget:         1,
 		PodAnnotations: pulumi.StringMap{"posthog-deploy/config-hash": pulumi.String(kube.Hash(zooCfg))},
-	}, p, child); err != nil {
+	}, p, child)
+	if err != nil {
 		return nil, err
 	}
-	if err := ctx.RegisterResourceOutputs(e, pulumi.Map{"nodes": pulumi.ToStringArray(e.Nodes)}); err != nil {
+	e.Endpoint.Ready = []pulumi.Resource{set}
+	if err := ctx.RegisterResourceOutputs(e, pulumi.Map{"nodes": pulumi.ToStringArray(e.Endpoint.Hosts)}); err != nil {
 		return nil, err
 	}
 	return e, nil
