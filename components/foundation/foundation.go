@@ -36,8 +36,6 @@ type Foundation struct {
 	AwaitLoadBalancers bool
 	Postgres           Postgres
 	ObjectStorage      ObjectStorage
-	// Kubeconfig reaches a cluster the stack created (a Pulumi secret); unset on "local".
-	Kubeconfig pulumi.StringOutput
 	// ClickHousePool is the dedicated node pool of ClickHouse's replicas ("" for any node).
 	ClickHousePool string
 }
@@ -67,7 +65,6 @@ func (f *Foundation) Finish(ctx *pulumi.Context, cfg *config.Config, c *Cluster,
 	f.Cluster, f.Namespace, f.Zones = c, cfg.Namespace, zones
 	f.AwaitLoadBalancers = cfg.Cluster.AwaitLoadBalancers
 	f.Postgres, f.ObjectStorage = pg, store
-	f.Kubeconfig = c.Kubeconfig
 	if !config.Facts(cfg.Cloud).StandIns {
 		f.ClickHousePool = ClickHousePool
 	}
@@ -211,7 +208,9 @@ type Cluster struct {
 	Placement kube.Placement
 	// StorageClass is the class the cluster's volumes are claimed from ("" for the default).
 	StorageClass string
-	Kubeconfig   pulumi.StringOutput
+	// Kubeconfig reaches a cluster the stack created (a Pulumi secret); the ambient one's
+	// contents on "local".
+	Kubeconfig pulumi.StringOutput
 }
 
 // ClusterArgs is how to reach a cluster and what to make on it.
