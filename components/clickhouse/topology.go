@@ -1,6 +1,10 @@
 package clickhouse
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/posthog-deploy/posthog-deploy/components/kube"
+)
 
 // Replica is one ClickHouse server: replica Index of shard Shard.
 type Replica struct {
@@ -27,7 +31,7 @@ func NewTopology(cluster string, shards, replicas int, ns string) Topology {
 			name := fmt.Sprintf("chi-%s-%d-%d", cluster, s, r)
 			t.Shards[s] = append(t.Shards[s], Replica{
 				Shard: s, Index: r, Name: name,
-				Host: fmt.Sprintf("%s.%s.svc.cluster.local", name, ns),
+				Host: kube.ServiceHost(name, ns),
 			})
 		}
 	}

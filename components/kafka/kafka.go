@@ -33,13 +33,7 @@ const (
 )
 
 // Hosts returns the brokers' stable host names in namespace ns.
-func Hosts(brokers int, ns string) []string {
-	hosts := make([]string, brokers)
-	for i := range hosts {
-		hosts[i] = kube.ServiceHost(fmt.Sprintf("%s-%d.%s", Name, i, Name), ns)
-	}
-	return hosts
-}
+func Hosts(brokers int, ns string) []string { return kube.PodHosts(Name, brokers, ns) }
 
 // ServerProperties renders server.properties, shared by every broker (each adds its id and
 // advertised listener at start). zooKeeper lists the ensemble's host:port addresses.

@@ -103,6 +103,16 @@ func ServiceHost(name, namespace string) string {
 	return fmt.Sprintf("%s.%s.svc.cluster.local", name, namespace)
 }
 
+// PodHosts are the stable DNS names of a StatefulSet's pods behind its headless Service of the
+// same name: name-0.name.<namespace>.svc.cluster.local, and so on.
+func PodHosts(name string, replicas int, namespace string) []string {
+	hosts := make([]string, replicas)
+	for i := range hosts {
+		hosts[i] = ServiceHost(fmt.Sprintf("%s-%d.%s", name, i, name), namespace)
+	}
+	return hosts
+}
+
 // Port is a named container port, also exposed by the workload's Services.
 type Port struct {
 	Name string

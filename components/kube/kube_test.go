@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"slices"
 	"testing"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -88,5 +89,18 @@ func TestPatientStartupWindow(t *testing.T) {
 	p := Patient(HTTPProbe("/_health", "http", 30), 900)
 	if p.PeriodSeconds != pulumi.Int(10) || p.FailureThreshold != pulumi.Int(90) {
 		t.Errorf("startup probe = every %v, %v failures: want 900 s", p.PeriodSeconds, p.FailureThreshold)
+	}
+}
+
+// TestPodHostsAreTheHeadlessServicesNames: a StatefulSet's pod is reachable as
+// <set>-<ordinal>.<headless service>.<namespace>.svc.cluster.local, the names clients are given.
+func TestPodHostsAreTheHeadlessServicesNames(t *testing.T) {
+	got := PodHosts("kafka", 2, "ph")
+	want := []string{"kafka-0.kafka.ph.svc.cluster.local", "kafka-1.kafka.ph.svc.cluster.local"}
+	if !slices.Equal(got, want) {
+		t.Errorf("PodHosts = %v, want %v", got, want)
+	}
+	if e := (Endpoint{Hosts: got, Port: 9092}); !slices.Equal(e.Addresses(), []string{want[0] + ":9092", want[1] + ":9092"}) {
+		t.Errorf("Addresses = %v", e.Addresses())
 	}
 }

@@ -72,7 +72,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, err
 	}
-	endpoint := fmt.Sprintf("http://%s:%d", kube.ServiceHost(Name+"-0."+Name, p.NamespaceName), Port)
+	endpoint := fmt.Sprintf("http://%s:%d", kube.PodHosts(Name, 1, p.NamespaceName)[0], Port)
 	buckets := foundation.Buckets{Data: "posthog", Backups: "clickhouse-backups"}
 	script := []string{"set -e", `mc alias set store "$ENDPOINT" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD"`}
 	for _, b := range []string{buckets.Data, buckets.Backups} {

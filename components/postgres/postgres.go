@@ -12,13 +12,14 @@ import (
 	"github.com/posthog-deploy/posthog-deploy/config"
 )
 
-// Name is the StatefulSet and Service; Port, Database and User are PostHog's connection.
+// Name is the StatefulSet and Service; Port is PostgreSQL's.
 const (
-	Name     = "postgres"
-	Port     = 5432
-	Database = "posthog"
-	User     = "posthog"
+	Name = "postgres"
+	Port = 5432
 )
+
+// db is the database and user PostHog connects as, the same a cloud creates.
+var db = foundation.PostgresDatabase
 
 // Server is the deployed PostgreSQL.
 type Server struct {
@@ -47,7 +48,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	secretEnv := corev1.EnvFromSourceArray{corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(Name)}}}
-	ready := kube.ExecProbe(10, "pg_isready", "-U", User, "-d", Database, "-h", "127.0.0.1")
+	ready := kube.ExecProbe(10, "pg_isready", "-U", db.User, "-d", db.Name, "-h", "127.0.0.1")
 	set, err := kube.NewStateful(ctx, kube.Stateful{
 		Name:     Name,
 		Replicas: 1,
@@ -55,8 +56,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		Container: kube.Container{
 			Image: pg.Image,
 			Env: corev1.EnvVarArray{
-				corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_USER"), Value: pulumi.String(User)},
-				corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_DB"), Value: pulumi.String(Database)},
+				corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_USER"), Value: pulumi.String(db.User)},
+				corev1.EnvVarArgs{Name: pulumi.String("POSTGRES_DB"), Value: pulumi.String(db.Name)},
 				corev1.EnvVarArgs{Name: pulumi.String("PGDATA"), Value: pulumi.String("/var/lib/postgresql/data/pgdata")},
 			},
 			EnvFrom:   secretEnv,
@@ -71,16 +72,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, err
 	}
-	s.Endpoint = foundation.Postgres{
-		Host:     pulumi.String(kube.ServiceHost(Name, p.NamespaceName)).ToStringOutput(),
-		Port:     Port,
-		Database: Database,
-		User:     User,
-		Password: password,
-		// The stand-in speaks no TLS: it is reached inside the cluster only.
-		TLS:   foundation.PostgresTLS{Mode: "disable"},
-		Ready: []pulumi.Resource{set},
-	}
+	s.Endpoint = db.At(pulumi.String(kube.ServiceHost(Name, p.NamespaceName)).ToStringOutput(), password)
+	// The stand-in speaks no TLS: it is reached inside the cluster only.
+	s.Endpoint.TLS = foundation.PostgresTLS{Mode: "disable"}
+	s.Endpoint.Ready = []pulumi.Resource{set}
 	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{"host": s.Endpoint.Host}); err != nil {
 		return nil, err
 	}

@@ -50,7 +50,7 @@ type Args struct {
 // New deploys Redis.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Server, error) {
 	r, p := args.Config, args.Placement
-	s := &Server{Endpoint: kube.Endpoint{Hosts: []string{kube.ServiceHost(Name+"-0."+Name, p.NamespaceName)}, Port: Port}}
+	s := &Server{Endpoint: kube.Endpoint{Hosts: []string{kube.PodHosts(Name, 1, p.NamespaceName)[0]}, Port: Port}}
 	if err := ctx.RegisterComponentResource("posthog-deploy:data:Redis", name, s, opts...); err != nil {
 		return nil, err
 	}

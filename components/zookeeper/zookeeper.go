@@ -48,13 +48,7 @@ type Args struct {
 }
 
 // Hosts returns the members' stable DNS names in namespace ns.
-func Hosts(replicas int, ns string) []string {
-	hosts := make([]string, replicas)
-	for i := range hosts {
-		hosts[i] = fmt.Sprintf("%s-%d.%s.%s.svc.cluster.local", Name, i, Name, ns)
-	}
-	return hosts
-}
+func Hosts(replicas int, ns string) []string { return kube.PodHosts(Name, replicas, ns) }
 
 // Member is one server of the ensemble as its peers reach it.
 type Member struct {
