@@ -97,11 +97,15 @@ func newRunner(t *testing.T) runner {
 	return runner{uid: uid, gid: gid, asRoot: true}
 }
 
+// command runs name as the servers' user, from "/": a checkout in a private directory (mktemp -d)
+// is not one the postgres user may enter, and psql warns about it on every call.
 func (r runner) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
 	if r.asRoot {
-		return exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
+		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
 	}
-	return exec.Command(name, args...)
+	cmd.Dir = "/"
+	return cmd
 }
 
 func (r runner) own(t *testing.T, dir string) {
