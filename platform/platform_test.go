@@ -432,3 +432,58 @@ func TestEachServiceWaitsForTheEndpointsItUses(t *testing.T) {
 		}
 	}
 }
+
+// An interrupted or failing run must not sit on the provider's ten-minute default: every
+// awaited object has its own timeout, a workload's at least its startup window (PostHog's plugin
+// server may take 15 minutes), and a Deployment's Service is only created once its Deployment is
+// available, so it never waits for pods that will not come.
+func TestAwaitsHaveTimeoutsAndServicesFollowTheirPods(t *testing.T) {
+	want := map[string]string{ // type/name → create timeout on the local stack
+		deployment + "/posthog-plugins":          "20m0s", // 900 s startup window + scheduling
+		deployment + "/posthog-web":              "15m0s", // 600 s startup window + scheduling
+		deployment + "/pgbouncer":                "10m0s",
+		statefulSet + "/zookeeper":               "15m0s",
+		"kubernetes:core/v1:Service/zookeeper":   "15m0s", // headless: as long as its set
+		"kubernetes:core/v1:Service/posthog-web": "5m0s",
+		"kubernetes:core/v1:Service/clickhouse":  "5m0s",
+	}
+	for _, s := range allStacks(t) {
+		byURN := map[string]capture.Resource{}
+		for _, r := range s.rs {
+			byURN[r.URN] = r
+		}
+		for _, r := range s.rs {
+			switch r.Type {
+			case deployment, statefulSet, "kubernetes:core/v1:Service", "kubernetes:batch/v1:Job":
+			default:
+				continue
+			}
+			if r.Timeouts.Create == "" || r.Timeouts.Create != r.Timeouts.Update {
+				t.Errorf("%s: %s waits on the provider's default (timeouts %+v)", s.name, r.URN, r.Timeouts)
+			}
+			if w, ok := want[r.Type+"/"+r.Name]; ok && s.name == "local" && r.Timeouts.Create != w {
+				t.Errorf("%s: %s times out after %s, want %s", s.name, r.URN, r.Timeouts.Create, w)
+			}
+			if r.Type != "kubernetes:core/v1:Service" || str(get(obj(r), "spec", "clusterIP")) == "None" {
+				continue
+			}
+			selector := get(obj(r), "spec", "selector")
+			follows := slices.ContainsFunc(r.DependsOn, func(urn string) bool {
+				d := byURN[urn]
+				labels := get(obj(d), "spec", "template", "metadata", "labels")
+				if (d.Type != deployment && d.Type != statefulSet) || !labels.IsObject() {
+					return false
+				}
+				for k, v := range selector.ObjectValue() {
+					if labels.ObjectValue()[k] != v {
+						return false
+					}
+				}
+				return true
+			})
+			if !follows {
+				t.Errorf("%s: Service %s is not created after a workload whose pods it selects: %v", s.name, r.Name, r.DependsOn)
+			}
+		}
+	}
+}

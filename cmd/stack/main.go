@@ -3,6 +3,10 @@
 // tests use it; with the official CLI, `pulumi up --stack <name>` does the same.
 //
 //	go run ./cmd/stack [-stack local] [-policy-pack bin/policy-pack] [-expect-no-changes] [-guard] up|preview|destroy|outputs
+//
+// Before up and destroy it recovers from an interrupted run (see stack.Recover): a stale lock of
+// this host is removed, pending creates are adopted or, where it cannot tell, listed with the
+// -adopt/-forget commands that settle them.
 package main
 
 import (
@@ -29,6 +33,10 @@ func main() {
 	refresh := flag.Bool("refresh", false, "up: read the cluster's objects first, so state left from a cluster that is gone is reconciled")
 	guarded := flag.Bool("guard", false, "preview only: fail if the change would replace or delete a data resource")
 	allow := flag.String("allow-data-loss", "", "with -guard: comma-separated names or URN patterns a reviewer accepts losing")
+	work := flag.String("work", "", "where the state, plugins and workspaces live (default: .work/ in the repository)")
+	var adopt, forget listFlag
+	flag.Var(&adopt, "adopt", "URN=ID: a pending create of an interrupted run whose object exists under ID (repeatable)")
+	flag.Var(&forget, "forget", "URN: a pending create of an interrupted run whose object was never created (repeatable)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: stack [flags] up|preview|destroy|outputs\n")
 		flag.PrintDefaults()
@@ -38,7 +46,24 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	o := options{noChanges: *noChanges, refresh: *refresh, guard: *guarded, allow: splitList(*allow)}
+	o := options{noChanges: *noChanges, refresh: *refresh, guard: *guarded, allow: splitList(*allow), forget: forget}
+	o.adopt = map[string]string{}
+	for _, a := range adopt {
+		urn, id, ok := strings.Cut(a, "=")
+		if !ok || !strings.HasPrefix(urn, "urn:pulumi:") || id == "" {
+			fmt.Fprintf(os.Stderr, "error: -adopt %q: want URN=ID, e.g. -adopt 'urn:pulumi:…::postgres=posthog-prod'\n", a)
+			os.Exit(2)
+		}
+		o.adopt[urn] = id
+	}
+	if *work != "" {
+		abs, err := filepath.Abs(*work)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			os.Exit(2)
+		}
+		o.work = abs
+	}
 	if *policyPack != "" {
 		// The CLI runs in the stack's workspace, not here: give it the pack's absolute path.
 		abs, err := filepath.Abs(*policyPack)
@@ -60,7 +85,16 @@ type options struct {
 	refresh    bool
 	guard      bool
 	allow      []string
+	work       string
+	adopt      map[string]string
+	forget     []string
 }
+
+// listFlag is a flag that may be given more than once.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func splitList(s string) []string {
 	if s == "" {
@@ -78,13 +112,25 @@ func run(ctx context.Context, verb, name string, o options) error {
 	if err != nil {
 		return err
 	}
+	if o.work != "" {
+		paths.Work = o.work
+	}
 	s, err := stack.Open(ctx, paths, name)
 	if err != nil {
 		return err
 	}
+	if verb == "up" || verb == "destroy" {
+		rec, err := stack.Recover(ctx, s, paths, o.adopt, o.forget, os.Stdout)
+		fmt.Fprint(os.Stderr, rec.Report())
+		if err != nil {
+			return err
+		}
+	}
+	failures := stack.WatchFailures()
 	switch verb {
 	case "up":
-		opts := []optup.Option{optup.ProgressStreams(os.Stdout), optup.ErrorProgressStreams(os.Stderr)}
+		opts := []optup.Option{optup.ProgressStreams(os.Stdout), optup.ErrorProgressStreams(os.Stderr),
+			optup.EventStreams(failures.Events())}
 		if o.policyPack != "" {
 			opts = append(opts, optup.PolicyPacks(o.policyPack))
 		}
@@ -95,7 +141,7 @@ func run(ctx context.Context, verb, name string, o options) error {
 			opts = append(opts, optup.Refresh())
 		}
 		if _, err := s.Up(ctx, opts...); err != nil {
-			return err
+			return explained(err, failures)
 		}
 		return printOutputs(ctx, s)
 	case "preview":
@@ -122,13 +168,25 @@ func run(ctx context.Context, verb, name string, o options) error {
 		}
 		return nil
 	case "destroy":
-		_, err := s.Destroy(ctx, optdestroy.ProgressStreams(os.Stdout), optdestroy.ErrorProgressStreams(os.Stderr))
-		return err
+		_, err := s.Destroy(ctx, optdestroy.ProgressStreams(os.Stdout), optdestroy.ErrorProgressStreams(os.Stderr),
+			optdestroy.EventStreams(failures.Events()))
+		return explained(err, failures)
 	case "outputs":
 		return printOutputs(ctx, s)
 	default:
 		return fmt.Errorf("unknown command %q: want up, preview, destroy or outputs", verb)
 	}
+}
+
+// explained is err followed by what the run failed on and what each of those waited for.
+func explained(err error, f *stack.Failures) error {
+	if err == nil {
+		return nil
+	}
+	if why := stack.Explain(f.List()); why != "" {
+		return fmt.Errorf("%w\n%s", err, why)
+	}
+	return err
 }
 
 // printOutputs prints the stack's outputs, secrets masked.

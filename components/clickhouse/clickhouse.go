@@ -122,6 +122,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	ports := []kube.Port{{Name: "http", Port: HTTPPort}, {Name: "native", Port: NativePort},
 		{Name: "interserver", Port: InterserverPort}, {Name: "metrics", Port: MetricsPort}}
+	var sets []pulumi.Resource
 	for s, shard := range t.Shards {
 		shardLabels := kube.Labels(App, map[string]string{ShardLabel: strconv.Itoa(s)})
 		for _, r := range shard {
@@ -129,7 +130,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			if err := configMap(r.Name, "replica.xml", replicaCfg); err != nil {
 				return nil, err
 			}
-			if _, err := kube.NewStateful(ctx, kube.Stateful{
+			set, err := kube.NewStateful(ctx, kube.Stateful{
 				Name:     r.Name,
 				Replicas: 1,
 				Selector: kube.Labels(App, map[string]string{
@@ -154,16 +155,18 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 				PodAnnotations: pulumi.StringMap{"posthog-deploy/config-hash": pulumi.String(kube.Hash(server, replicaCfg, profiles))},
 				ServiceAccount: args.Backups.ServiceAccount,
 				Pool:           args.Pool,
-			}, p, child); err != nil {
+			}, p, child)
+			if err != nil {
 				return nil, err
 			}
+			sets = append(sets, set)
 		}
 		// One budget per shard: a drain may take one replica of a shard at a time.
 		if _, err := kube.NewBudget(ctx, fmt.Sprintf("clickhouse-shard-%d", s), p.Namespace, shardLabels, 1, child); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := kube.Service(ctx, ServiceName, p.Namespace, labels, ports[:2], child); err != nil {
+	if _, err := kube.Service(ctx, ServiceName, p.Namespace, labels, ports[:2], sets, child); err != nil {
 		return nil, err
 	}
 	if err := newBackups(ctx, ch.Backup, args.Backups, t, p, child); err != nil {

@@ -44,7 +44,7 @@ func NewJob(ctx *pulumi.Context, name string, j Job, p Placement, opts ...pulumi
 				Spec:     j.podSpec(name),
 			},
 		},
-	}, append([]pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true)}, opts...)...)
+	}, append([]pulumi.ResourceOption{pulumi.DeleteBeforeReplace(true), awaitFor("Job", j.Container)}, opts...)...)
 }
 
 // NewCronJob runs a Job on a cron schedule (UTC), one at a time, keeping the last runs' pods

@@ -317,9 +317,13 @@ func servicePorts(ports []Port) corev1.ServicePortArray {
 	return sp
 }
 
-// Service exposes pods of a selector on a stable ClusterIP name.
+// Service exposes pods of a selector on a stable ClusterIP name. It is created once the
+// workloads that run those pods are ready, so the provider finds its endpoints at once; when a
+// workload fails, the Service is not created and does not hold the run waiting for pods that
+// will not come.
 func Service(ctx *pulumi.Context, name string, ns pulumi.StringInput, selector pulumi.StringMap, ports []Port,
-	opts ...pulumi.ResourceOption) (*corev1.Service, error) {
+	serves []pulumi.Resource, opts ...pulumi.ResourceOption) (*corev1.Service, error) {
+	opts = append([]pulumi.ResourceOption{pulumi.DependsOn(serves), awaitFor("Service")}, opts...)
 	return corev1.NewService(ctx, name, &corev1.ServiceArgs{
 		Metadata: meta(name, ns, selector),
 		Spec: corev1.ServiceSpecArgs{

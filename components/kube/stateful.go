@@ -41,7 +41,10 @@ type Stateful struct {
 // PodDisruptionBudget. Volume claims are retained when the set is deleted or scaled down: the
 // data outlives the workload.
 func NewStateful(ctx *pulumi.Context, s Stateful, p Placement, opts ...pulumi.ResourceOption) (*appsv1.StatefulSet, error) {
-	// Not a dependency of the set: the provider waits for a Service to find its pods.
+	// The set's pods and its Service wait for the same thing, for as long.
+	await := awaitFor("StatefulSet", append([]Container{s.Container}, s.Sidecars...)...)
+	// Not a dependency of the set: peers find each other through it before they are ready, and
+	// the provider waits for it to find the pods (scheduled; not-ready addresses are published).
 	if _, err := corev1.NewService(ctx, s.Name, &corev1.ServiceArgs{
 		Metadata: meta(s.Name, p.Namespace, s.Selector),
 		Spec: corev1.ServiceSpecArgs{
@@ -51,7 +54,7 @@ func NewStateful(ctx *pulumi.Context, s Stateful, p Placement, opts ...pulumi.Re
 			// Peers must find each other before they are ready (quorum, replication).
 			PublishNotReadyAddresses: pulumi.Bool(true),
 		},
-	}, opts...); err != nil {
+	}, append([]pulumi.ResourceOption{await}, opts...)...); err != nil {
 		return nil, err
 	}
 
@@ -80,7 +83,7 @@ func NewStateful(ctx *pulumi.Context, s Stateful, p Placement, opts ...pulumi.Re
 		Spec:     claimSpec,
 	}
 
-	setOpts := append([]pulumi.ResourceOption{pulumi.Protect(p.Protect)}, opts...)
+	setOpts := append([]pulumi.ResourceOption{pulumi.Protect(p.Protect), await}, opts...)
 	set, err := appsv1.NewStatefulSet(ctx, s.Name, &appsv1.StatefulSetArgs{
 		Metadata: meta(s.Name, p.Namespace, s.Selector),
 		Spec: appsv1.StatefulSetSpecArgs{

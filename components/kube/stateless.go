@@ -60,12 +60,12 @@ func NewStateless(ctx *pulumi.Context, s Stateless, p Placement, opts ...pulumi.
 				},
 			},
 		},
-	}, opts...)
+	}, append([]pulumi.ResourceOption{awaitFor("Deployment", append([]Container{s.Container}, s.Init...)...)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
 	if len(s.Container.Ports) > 0 {
-		if _, err := Service(ctx, s.Name, p.Namespace, s.Selector, s.Container.Ports, opts...); err != nil {
+		if _, err := Service(ctx, s.Name, p.Namespace, s.Selector, s.Container.Ports, []pulumi.Resource{dep}, opts...); err != nil {
 			return nil, err
 		}
 	}

@@ -36,6 +36,8 @@ type Resource struct {
 	Parent string
 	// Aliases are the resource's alias options: the identities it had before a move or rename.
 	Aliases []*pulumirpc.Alias
+	// Timeouts are the custom timeouts the provider waits within ("" where it uses its own).
+	Timeouts pulumi.CustomTimeouts
 }
 
 // Config is a stack's config as the engine hands it to a program: full keys, objects as JSON.
@@ -108,6 +110,9 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.Aliases = rpc.GetAliases()
 		r.Protect = rpc.Protect != nil && *rpc.Protect
 		r.DependsOn = rpc.Dependencies
+		if t := rpc.GetCustomTimeouts(); t != nil {
+			r.Timeouts = pulumi.CustomTimeouts{Create: t.Create, Update: t.Update, Delete: t.Delete}
+		}
 		r.PropertyDependencies = map[string][]string{}
 		for k, deps := range rpc.PropertyDependencies {
 			r.PropertyDependencies[k] = deps.Urns
