@@ -19,6 +19,9 @@ func cloudDefaults(c *Config) {
 	i := choose(ha, 0, 1)
 	c.Cluster.Version = "1.31"
 	c.Cluster.NetworkCIDR = "10.0.0.0/16"
+	if n, ok := s.Networks[c.Environment]; ok {
+		c.Cluster.NetworkCIDR = n
+	}
 	if !ha {
 		c.Cluster.APIAllowedCIDRs = []string{"0.0.0.0/0"}
 	}
@@ -67,6 +70,9 @@ func (c *Config) validateCloud() Errors {
 	network, err := netip.ParsePrefix(cl.NetworkCIDR)
 	check(err == nil && network.Addr().Is4() && network.Bits() >= 8 && network.Bits() <= 16 && network == network.Masked(),
 		"cluster.networkCidr", quote(cl.NetworkCIDR), "must be an IPv4 network from /8 to /16, such as 10.0.0.0/16")
+	if err == nil {
+		errs = append(errs, c.Addresses().validate()...)
+	}
 	check(!ha || len(cl.APIAllowedCIDRs) > 0, "cluster.apiAllowedCidrs", nil,
 		fmt.Sprintf("is required in %s: the networks (office, VPN, CI) that may reach the cluster's API", c.Environment))
 	for i, cidr := range cl.APIAllowedCIDRs {

@@ -233,6 +233,10 @@ func TestBadCloudConfig(t *testing.T) {
 			`posthog-deploy:cluster.apiAllowedCidrs: is required in staging`},
 		{"bad CIDR", validCloud("digitalocean", "dev", map[string]string{"cluster": `{"networkCidr": "10.0.0.1/16"}`}),
 			`posthog-deploy:cluster.networkCidr: invalid value "10.0.0.1/16": must be an IPv4 network from /8 to /16`},
+		{"network over AKS's pods", validCloud("azure", "dev", map[string]string{"cluster": `{"networkCidr": "10.244.0.0/16"}`}),
+			`posthog-deploy:cluster.networkCidr: invalid value "10.244.0.0/16": must not overlap the cluster's pods range 10.244.0.0/16: choose another network`},
+		{"network over GKE's services", validCloud("gcp", "dev", map[string]string{"cluster": `{"networkCidr": "10.64.0.0/12"}`}),
+			`posthog-deploy:cluster.networkCidr: invalid value "10.64.0.0/12": must not overlap the cluster's services range 10.68.0.0/20`},
 		{"bad version", validCloud("aws", "dev", map[string]string{"cluster": `{"version": "1.31.2"}`}),
 			`posthog-deploy:cluster.version: invalid value "1.31.2": must be a Kubernetes minor version`},
 		{"too few nodes for the replicas", validCloud("azure", "prod", map[string]string{"cluster": `{"apiAllowedCidrs": ["203.0.113.0/24"], "clickhouse": {"machineType": "Standard_E8s_v5", "min": 2, "max": 3}}`}),
@@ -287,5 +291,35 @@ func TestSecretsPerCloud(t *testing.T) {
 	delete(s.values, "postgresPassword")
 	if _, err := Parse(s); err == nil || !strings.Contains(err.Error(), "posthog-deploy:postgresPassword: is required") {
 		t.Errorf("aws without a database password: %v", err)
+	}
+}
+
+// Every cloud's plan, for every network size config allows and up to three zones, carves
+// subnets that lie in the network and never overlap (EC2 refuses the second of two overlapping
+// subnets with InvalidSubnet.Conflict), and keeps the cluster's own ranges clear of it.
+func TestAddressPlansNeverOverlap(t *testing.T) {
+	for _, f := range Registry {
+		if f.Plan == nil {
+			continue
+		}
+		for _, network := range []string{"10.0.0.0/16", "10.16.0.0/12", "10.200.0.0/16", "192.168.0.0/16"} {
+			for zones := 1; zones <= 3; zones++ {
+				a := f.Plan(network, zones)
+				if errs := a.validate(); len(errs) > 0 {
+					t.Errorf("%s %s, %d zones: %v", f.Cloud, network, zones, errs)
+				}
+				if f.Cloud == AWS && len(a.Inside) != 2*zones {
+					t.Errorf("aws %s: %d subnets for %d zones, want a private and a public one each", network, len(a.Inside), zones)
+				}
+			}
+		}
+	}
+	// The plan the AWS stacks had: its public /22s lay inside the second private /19.
+	old := Addresses{Network: "10.0.0.0/16", Inside: []Range{
+		{"private-0", Subnet("10.0.0.0/16", 3, 0)}, {"private-1", Subnet("10.0.0.0/16", 3, 1)},
+		{"public-0", Subnet("10.0.0.0/16", 6, 12)}}}
+	if errs := old.validate(); len(errs) != 1 || !strings.Contains(errs.Error(),
+		"gives overlapping subnets: private-1 10.0.32.0/19 and public-0 10.0.48.0/22") {
+		t.Errorf("the old AWS plan was not refused: %v", errs)
 	}
 }

@@ -45,6 +45,13 @@ type CloudFacts struct {
 	AccountNameMax int
 	// TaintEffect spells "NoSchedule" as the cloud's node-pool API does, for the ClickHouse pool.
 	TaintEffect string
+	// Networks are the default cluster.networkCidr per environment where they must differ: one
+	// DigitalOcean account holds every environment, and its VPC ranges may not overlap.
+	// Elsewhere each environment has its own account or project, and 10.0.0.0/16.
+	Networks map[Environment]string
+	// Plan is the cloud's address plan for a network and a number of zones (see Addresses);
+	// nil where the stack creates no network.
+	Plan func(network string, zones int) Addresses
 	// DataTypes are the cloud's resource types that hold data: protected in staging and prod,
 	// never deleted or replaced without review, their URNs kept across refactors.
 	DataTypes []string
@@ -110,6 +117,7 @@ var Registry = []CloudFacts{
 		Secrets:     []string{"clickhousePassword", "postgresPassword", "secretKey"},
 		ObjectAPI:   S3,
 		TaintEffect: "NO_SCHEDULE",
+		Plan:        awsPlan,
 		DataTypes: []string{"aws:rds/instance:Instance", "aws:rds/cluster:Cluster", "aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2",
 			// It encrypts the database and the cluster's Secrets: deleting it makes both unreadable.
 			"aws:kms/key:Key"},
@@ -138,6 +146,7 @@ var Registry = []CloudFacts{
 		Secrets:     []string{"clickhousePassword", "postgresPassword", "secretKey"},
 		ObjectAPI:   S3,
 		TaintEffect: "NO_SCHEDULE",
+		Plan:        gcpPlan,
 		DataTypes:   []string{"gcp:sql/databaseInstance:DatabaseInstance", "gcp:sql/database:Database", "gcp:storage/bucket:Bucket"},
 		Mock: Mock{Outputs: map[string]func(string) map[string]any{
 			"gcp:container/cluster:Cluster": func(string) map[string]any {
@@ -167,6 +176,9 @@ var Registry = []CloudFacts{
 		Secrets:     []string{"clickhousePassword", "secretKey"},
 		ObjectAPI:   S3,
 		TaintEffect: "NoSchedule",
+		// prod keeps the range every environment had before: changing a VPC's range replaces it,
+		// and with it the cluster and the database in it.
+		Networks: map[Environment]string{Prod: "10.0.0.0/16", Staging: "10.1.0.0/16", Dev: "10.2.0.0/16"},
 		DataTypes: []string{"digitalocean:index/databaseCluster:DatabaseCluster", "digitalocean:index/databaseDb:DatabaseDb",
 			"digitalocean:index/spacesBucket:SpacesBucket"},
 		Mock: Mock{
@@ -208,6 +220,7 @@ var Registry = []CloudFacts{
 		Secrets:   []string{"clickhousePassword", "postgresPassword", "secretKey"},
 		ObjectAPI: AzureBlob, AccountNameMax: 24,
 		TaintEffect: "NoSchedule",
+		Plan:        azurePlan,
 		DataTypes: []string{"azure-native:dbforpostgresql:Server", "azure-native:dbforpostgresql:Database",
 			"azure-native:storage:StorageAccount", "azure-native:storage:BlobContainer",
 			// Deleting the group deletes everything in it: the database and the storage account.

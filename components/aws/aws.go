@@ -181,7 +181,7 @@ func newNetwork(ctx *pulumi.Context, name string, cfg *config.Config, on pulumi.
 				VpcId: vpc.ID(), AvailabilityZone: pulumi.String(zone), CidrBlock: pulumi.String(cidr), Tags: tags,
 			}, on)
 		}
-		pub, err := sub("public", foundation.Subnet(cidr, 6, 12+i), pulumi.StringMap{"kubernetes.io/role/elb": pulumi.String("1")})
+		pub, err := sub("public", cfg.Addresses().CIDR(fmt.Sprintf("public-%d", i)), pulumi.StringMap{"kubernetes.io/role/elb": pulumi.String("1")})
 		if err != nil {
 			return nil, err
 		}
@@ -203,7 +203,7 @@ func newNetwork(ctx *pulumi.Context, name string, cfg *config.Config, on pulumi.
 			}
 			gateways = append(gateways, nat)
 		}
-		priv, err := sub("private", foundation.Subnet(cidr, 3, i), pulumi.StringMap{"kubernetes.io/role/internal-elb": pulumi.String("1")})
+		priv, err := sub("private", cfg.Addresses().CIDR(fmt.Sprintf("private-%d", i)), pulumi.StringMap{"kubernetes.io/role/internal-elb": pulumi.String("1")})
 		if err != nil {
 			return nil, err
 		}

@@ -47,7 +47,7 @@ func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.
 	}
 	nodes, err := network.NewSubnet(ctx, name+"-nodes", &network.SubnetArgs{
 		ResourceGroupName: rg, VirtualNetworkName: vnet.Name, SubnetName: pulumi.String("nodes"),
-		AddressPrefix: pulumi.String(foundation.Subnet(cfg.Cluster.NetworkCIDR, 2, 0)),
+		AddressPrefix: pulumi.String(cfg.Addresses().CIDR("nodes")),
 	}, on)
 	if err != nil {
 		return nil, err
@@ -130,6 +130,9 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi.
 		},
 		NetworkProfile: containerservice.ContainerServiceNetworkProfileArgs{
 			NetworkPlugin: pulumi.String("azure"), NetworkPluginMode: pulumi.String("overlay"), NetworkPolicy: pulumi.String("azure"),
+			// Explicit, from the address plan: AKS's default service range is 10.0.0.0/16, the VNet's.
+			PodCidr: pulumi.String(cfg.Addresses().CIDR("pods")), ServiceCidr: pulumi.String(cfg.Addresses().CIDR("services")),
+			DnsServiceIP: pulumi.String(cfg.Addresses().DNSServiceIP),
 		},
 		AgentPoolProfiles: containerservice.ManagedClusterAgentPoolProfileArray{containerservice.ManagedClusterAgentPoolProfileArgs{
 			Name: pulumi.String(general.Name), Mode: pulumi.String("System"), OsType: pulumi.String("Linux"),
@@ -172,7 +175,7 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi
 	// Inside the VNet only: a delegated subnet and a private DNS zone, no public endpoint.
 	subnet, err := network.NewSubnet(ctx, name+"-postgres", &network.SubnetArgs{
 		ResourceGroupName: rg, VirtualNetworkName: vnet.Name, SubnetName: pulumi.String("postgres"),
-		AddressPrefix: pulumi.String(foundation.Subnet(cfg.Cluster.NetworkCIDR, 8, 192)),
+		AddressPrefix: pulumi.String(cfg.Addresses().CIDR("postgres")),
 		Delegations: network.DelegationArray{network.DelegationArgs{
 			Name: pulumi.String("postgres"), ServiceName: pulumi.String("Microsoft.DBforPostgreSQL/flexibleServers"),
 		}},

@@ -2,7 +2,6 @@ package foundation
 
 import (
 	"fmt"
-	"net/netip"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
@@ -23,17 +22,6 @@ func Name(cfg *config.Config) string { return "posthog-" + string(cfg.Environmen
 func Keep(cfg *config.Config, opts ...pulumi.ResourceOption) []pulumi.ResourceOption {
 	p := cfg.Environment.Protected()
 	return append(opts, pulumi.Protect(p), pulumi.RetainOnDelete(p))
-}
-
-// Subnet is the index-th network of the network's size plus newBits: Subnet("10.0.0.0/16", 3, 1)
-// is 10.0.32.0/19. Config validation has made sure cidr parses.
-func Subnet(cidr string, newBits, index int) string {
-	p := netip.MustParsePrefix(cidr)
-	bits := p.Bits() + newBits
-	a := p.Addr().As4()
-	n := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
-	n += uint32(index) << (32 - bits)
-	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), bits).String()
 }
 
 // Pool is a node pool every cloud creates: "general" for everything, "clickhouse" labelled and

@@ -116,12 +116,8 @@ func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.
 	return f.Finish(ctx, cfg, k8s, cfg.Zones, pg, store)
 }
 
-// Address plan: nodes in the first /20 of the network, pods and services in ranges of their own.
-const (
-	podRange, serviceRange = "pods", "services"
-	podCIDR, serviceCIDR   = "10.64.0.0/14", "10.68.0.0/20"
-	masterCIDR             = "172.16.0.32/28"
-)
+// The secondary ranges of the nodes' subnetwork (config.Addresses: the address plan).
+const podRange, serviceRange = "pods", "services"
 
 func newNetwork(ctx *pulumi.Context, name string, cfg *config.Config, on pulumi.ResourceOption) (*compute.Network, *compute.Subnetwork, error) {
 	project := pulumi.String(cfg.Project)
@@ -133,11 +129,11 @@ func newNetwork(ctx *pulumi.Context, name string, cfg *config.Config, on pulumi.
 	}
 	subnet, err := compute.NewSubnetwork(ctx, name, &compute.SubnetworkArgs{
 		Project: project, Region: pulumi.String(cfg.Region), Network: network.ID(), Name: pulumi.String(name),
-		IpCidrRange:           pulumi.String(foundation.Subnet(cfg.Cluster.NetworkCIDR, 4, 0)),
+		IpCidrRange:           pulumi.String(cfg.Addresses().CIDR("nodes")),
 		PrivateIpGoogleAccess: pulumi.Bool(true),
 		SecondaryIpRanges: compute.SubnetworkSecondaryIpRangeArray{
-			compute.SubnetworkSecondaryIpRangeArgs{RangeName: pulumi.String(podRange), IpCidrRange: pulumi.String(podCIDR)},
-			compute.SubnetworkSecondaryIpRangeArgs{RangeName: pulumi.String(serviceRange), IpCidrRange: pulumi.String(serviceCIDR)},
+			compute.SubnetworkSecondaryIpRangeArgs{RangeName: pulumi.String(podRange), IpCidrRange: pulumi.String(cfg.Addresses().CIDR("pods"))},
+			compute.SubnetworkSecondaryIpRangeArgs{RangeName: pulumi.String(serviceRange), IpCidrRange: pulumi.String(cfg.Addresses().CIDR("services"))},
 		},
 	}, on)
 	if err != nil {
@@ -189,7 +185,7 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, network *c
 		},
 		PrivateClusterConfig: container.ClusterPrivateClusterConfigArgs{
 			EnablePrivateNodes: pulumi.Bool(true), EnablePrivateEndpoint: pulumi.Bool(false),
-			MasterIpv4CidrBlock: pulumi.String(masterCIDR),
+			MasterIpv4CidrBlock: pulumi.String(cfg.Addresses().CIDR("control-plane")),
 		},
 		MasterAuthorizedNetworksConfig: container.ClusterMasterAuthorizedNetworksConfigArgs{CidrBlocks: authorized},
 	}, on)
