@@ -17,7 +17,7 @@ func cloudDefaults(c *Config) {
 	}
 	ha := c.Environment != Dev
 	i := choose(ha, 0, 1)
-	c.Cluster.Version = "1.31"
+	c.Cluster.Version = s.Kubernetes[len(s.Kubernetes)-1].Version
 	c.Cluster.NetworkCIDR = "10.0.0.0/16"
 	if n, ok := s.Networks[c.Environment]; ok {
 		c.Cluster.NetworkCIDR = n
@@ -31,7 +31,7 @@ func cloudDefaults(c *Config) {
 	c.Postgres.InstanceClass = s.Database[i]
 	c.Postgres.BackupRetentionDays = choose(c.Environment == Prod, 7, 14)
 	c.Postgres.HighAvailability = c.Environment == Prod
-	c.Postgres.Storage = choose(ha, "20Gi", "100Gi")
+	c.Postgres.Storage = fmt.Sprintf("%dGi", s.databaseStorage(c.Postgres.InstanceClass, choose(ha, 20, 100)))
 	c.ObjectStore.BucketPrefix = fmt.Sprintf("posthog-%s-%s", c.Cloud, c.Environment)
 	c.ObjectStore.NoncurrentVersionDays = 30
 }
@@ -66,7 +66,10 @@ func (c *Config) validateCloud() Errors {
 	}
 
 	cl := c.Cluster
-	check(k8sMinor.MatchString(cl.Version), "cluster.version", quote(cl.Version), "must be a Kubernetes minor version such as \"1.31\"")
+	check(k8sMinor.MatchString(cl.Version), "cluster.version", quote(cl.Version), "must be a Kubernetes minor version such as \"1.36\"")
+	check(!k8sMinor.MatchString(cl.Version) || slices.ContainsFunc(s.Kubernetes, func(v Support) bool { return v.Version == cl.Version }),
+		"cluster.version", quote(cl.Version), fmt.Sprintf("must be a version %s creates clusters on in standard support: %s (as of %s: %s)",
+			c.Cloud, supportList(s.Kubernetes), FactsAsOf, s.KubernetesSource))
 	network, err := netip.ParsePrefix(cl.NetworkCIDR)
 	check(err == nil && network.Addr().Is4() && network.Bits() >= 8 && network.Bits() <= 16 && network == network.Masked(),
 		"cluster.networkCidr", quote(cl.NetworkCIDR), "must be an IPv4 network from /8 to /16, such as 10.0.0.0/16")
@@ -109,6 +112,13 @@ func (c *Config) validateCloud() Errors {
 		"must be true in prod: a zone outage must not take the database down")
 	size, _ := Bytes(pg.Storage)
 	check(size >= 20<<30 && size%(1<<30) == 0, "postgres.storage", quote(pg.Storage), "must be whole Gi, at least 20Gi, on a cloud")
+	gi := int(size >> 30)
+	check(s.DatabaseSizesGi == nil || slices.Contains(s.DatabaseSizesGi, gi), "postgres.storage", quote(pg.Storage),
+		fmt.Sprintf("must be one of the sizes %s's database accepts: %s (%s)", c.Cloud, giList(s.DatabaseSizesGi), s.DatabaseSource))
+	if base, ok := s.DatabaseBaseGi[pg.InstanceClass]; ok {
+		check(gi >= base, "postgres.storage", quote(pg.Storage), fmt.Sprintf("must be at least %dGi, the storage %s includes (%s)",
+			base, pg.InstanceClass, s.DatabaseSource))
+	}
 
 	o := c.ObjectStore
 	check(bucketPrefix.MatchString(o.BucketPrefix), "objectStore.bucketPrefix", quote(o.BucketPrefix),
@@ -136,4 +146,34 @@ func withProjects() []string {
 		}
 	}
 	return out
+}
+
+// databaseStorage is the smallest storage in Gi, at least want, that the cloud's database of
+// this size accepts.
+func (f CloudFacts) databaseStorage(class string, want int) int {
+	if base := f.DatabaseBaseGi[class]; base > want {
+		want = base
+	}
+	for _, gi := range f.DatabaseSizesGi {
+		if gi >= want {
+			return gi
+		}
+	}
+	return want
+}
+
+func supportList(vs []Support) string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, fmt.Sprintf("%q (until %s)", v.Version, v.Ends))
+	}
+	return strings.Join(out, ", ")
+}
+
+func giList(sizes []int) string {
+	var out []string
+	for _, gi := range sizes {
+		out = append(out, fmt.Sprintf("%dGi", gi))
+	}
+	return strings.Join(out, ", ")
 }

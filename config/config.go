@@ -222,6 +222,11 @@ func (o ObjectStore) Buckets() (data, backups string) {
 // AccountName is the Azure storage account holding the buckets as containers.
 func (o ObjectStore) AccountName() string { return strings.ReplaceAll(o.BucketPrefix, "-", "") }
 
+// DatabaseName is a managed database's name where the cloud makes it a public DNS name, unique
+// across the cloud (an Azure Flexible Server is <name>.postgres.database.azure.com): the bucket
+// prefix, which the stack owner already makes theirs, and "-pg".
+func (o ObjectStore) DatabaseName() string { return o.BucketPrefix + "-pg" }
+
 // PostHog holds the application's own settings.
 type PostHog struct {
 	// Image is the PostHog image of the release (config.Current), with a pinned tag.

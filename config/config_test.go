@@ -209,6 +209,18 @@ func TestCloudDefaults(t *testing.T) {
 	if c.Zones[0] != "europe-west1-b" {
 		t.Errorf("gcp zones %v", c.Zones)
 	}
+	// The defaults are what each cloud accepts: a storage size Azure offers, at least the
+	// storage a DigitalOcean database size includes, a Kubernetes version in standard support.
+	for _, tc := range []struct{ cloud, env, storage, version string }{
+		{"azure", "dev", "32Gi", "1.36"}, {"azure", "staging", "128Gi", "1.36"},
+		{"digitalocean", "dev", "30Gi", "1.36"}, {"digitalocean", "staging", "100Gi", "1.36"},
+		{"aws", "dev", "20Gi", "1.36"}, {"gcp", "prod", "100Gi", "1.36"},
+	} {
+		c, err := Parse(validCloud(tc.cloud, tc.env, nil))
+		if err != nil || c.Postgres.Storage != tc.storage || c.Cluster.Version != tc.version {
+			t.Errorf("%s %s: storage %q, version %q (%v); want %s, %s", tc.cloud, tc.env, c.Postgres.Storage, c.Cluster.Version, err, tc.storage, tc.version)
+		}
+	}
 }
 
 func TestBadCloudConfig(t *testing.T) {
@@ -237,6 +249,12 @@ func TestBadCloudConfig(t *testing.T) {
 			`posthog-deploy:cluster.networkCidr: invalid value "10.244.0.0/16": must not overlap the cluster's pods range 10.244.0.0/16: choose another network`},
 		{"network over GKE's services", validCloud("gcp", "dev", map[string]string{"cluster": `{"networkCidr": "10.64.0.0/12"}`}),
 			`posthog-deploy:cluster.networkCidr: invalid value "10.64.0.0/12": must not overlap the cluster's services range 10.68.0.0/20`},
+		{"Kubernetes past standard support", validCloud("azure", "dev", map[string]string{"cluster": `{"version": "1.31"}`}),
+			`posthog-deploy:cluster.version: invalid value "1.31": must be a version azure creates clusters on in standard support: "1.35" (until 2027-03-31), "1.36" (until 2027-06-30) (as of 2026-11-24: AKS`},
+		{"a storage size Azure does not offer", validCloud("azure", "dev", map[string]string{"postgres": `{"storage": "100Gi"}`}),
+			`posthog-deploy:postgres.storage: invalid value "100Gi": must be one of the sizes azure's database accepts: 32Gi, 64Gi, 128Gi, 256Gi,`},
+		{"below a DigitalOcean size's storage", validCloud("digitalocean", "dev", map[string]string{"postgres": `{"storage": "20Gi"}`}),
+			`posthog-deploy:postgres.storage: invalid value "20Gi": must be at least 30Gi, the storage db-s-1vcpu-2gb includes`},
 		{"bad version", validCloud("aws", "dev", map[string]string{"cluster": `{"version": "1.31.2"}`}),
 			`posthog-deploy:cluster.version: invalid value "1.31.2": must be a Kubernetes minor version`},
 		{"too few nodes for the replicas", validCloud("azure", "prod", map[string]string{"cluster": `{"apiAllowedCidrs": ["203.0.113.0/24"], "clickhouse": {"machineType": "Standard_E8s_v5", "min": 2, "max": 3}}`}),

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -49,6 +50,16 @@ type CloudFacts struct {
 	// DigitalOcean account holds every environment, and its VPC ranges may not overlap.
 	// Elsewhere each environment has its own account or project, and 10.0.0.0/16.
 	Networks map[Environment]string
+	// Kubernetes are the minor versions the cloud creates clusters on in standard support, and
+	// when that support ends, as its calendar said on FactsAsOf (KubernetesSource).
+	Kubernetes       []Support
+	KubernetesSource string
+	// DatabaseSizesGi are the only storage sizes the managed database accepts (nil: any whole
+	// Gi); DatabaseBaseGi the storage a database size includes, below which the cloud refuses
+	// it (sizes not listed are not checked). DatabaseSource says where both come from.
+	DatabaseSizesGi []int
+	DatabaseBaseGi  map[string]int
+	DatabaseSource  string
 	// Plan is the cloud's address plan for a network and a number of zones (see Addresses);
 	// nil where the stack creates no network.
 	Plan func(network string, zones int) Addresses
@@ -59,6 +70,15 @@ type CloudFacts struct {
 	// tests under Pulumi's mocks answer them.
 	Mock Mock
 }
+
+// Support is a version and the last day of its standard support on a cloud.
+type Support struct {
+	Version, Ends string
+}
+
+// FactsAsOf is the day the clouds' calendars and limits in the registry were read. Versions
+// past their end need a new entry: `make test` does not fail on the date, the clouds do.
+const FactsAsOf = "2026-11-24"
 
 // ObjectAPI is an object-storage protocol.
 type ObjectAPI string
@@ -118,6 +138,9 @@ var Registry = []CloudFacts{
 		ObjectAPI:   S3,
 		TaintEffect: "NO_SCHEDULE",
 		Plan:        awsPlan,
+		Kubernetes:  []Support{{"1.35", "2027-03-27"}, {"1.36", "2027-08-02"}},
+		KubernetesSource: "EKS Kubernetes version calendar (docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html, " +
+			"via endoflife.date 2026-08); 1.34 ends 2026-12-02, 1.37 unconfirmed",
 		DataTypes: []string{"aws:rds/instance:Instance", "aws:rds/cluster:Cluster", "aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2",
 			// It encrypts the database and the cluster's Secrets: deleting it makes both unreadable.
 			"aws:kms/key:Key"},
@@ -147,7 +170,10 @@ var Registry = []CloudFacts{
 		ObjectAPI:   S3,
 		TaintEffect: "NO_SCHEDULE",
 		Plan:        gcpPlan,
-		DataTypes:   []string{"gcp:sql/databaseInstance:DatabaseInstance", "gcp:sql/database:Database", "gcp:storage/bucket:Bucket"},
+		Kubernetes:  []Support{{"1.35", "2027-04-11"}, {"1.36", "2027-08-09"}},
+		KubernetesSource: "GKE release schedule (cloud.google.com/kubernetes-engine/docs/release-schedule, via endoflife.date " +
+			"2026-08) and the Regular channel's versions (release notes, 2026-09)",
+		DataTypes: []string{"gcp:sql/databaseInstance:DatabaseInstance", "gcp:sql/database:Database", "gcp:storage/bucket:Bucket"},
 		Mock: Mock{Outputs: map[string]func(string) map[string]any{
 			"gcp:container/cluster:Cluster": func(string) map[string]any {
 				return map[string]any{"endpoint": "203.0.113.10", "masterAuth": map[string]any{"clusterCaCertificate": "Q0E="}}
@@ -178,7 +204,14 @@ var Registry = []CloudFacts{
 		TaintEffect: "NoSchedule",
 		// prod keeps the range every environment had before: changing a VPC's range replaces it,
 		// and with it the cluster and the database in it.
-		Networks: map[Environment]string{Prod: "10.0.0.0/16", Staging: "10.1.0.0/16", Dev: "10.2.0.0/16"},
+		Networks:   map[Environment]string{Prod: "10.0.0.0/16", Staging: "10.1.0.0/16", Dev: "10.2.0.0/16"},
+		Kubernetes: []Support{{"1.35", "2027-02-28"}, {"1.36", "2027-06-28"}},
+		KubernetesSource: "DOKS supported releases (docs.digitalocean.com/products/kubernetes/details/supported-releases, " +
+			"as quoted 2026-07); 1.34 ended 2026-10-27",
+		// Only the sizes the provider's own acceptance tests create are listed.
+		DatabaseBaseGi: map[string]int{"db-s-1vcpu-1gb": 10, "db-s-1vcpu-2gb": 30},
+		DatabaseSource: "terraform-provider-digitalocean acceptance tests (db-s-1vcpu-1gb at 10240 MiB; db-s-1vcpu-2gb " +
+			"reads back 30720 MiB by default)",
 		DataTypes: []string{"digitalocean:index/databaseCluster:DatabaseCluster", "digitalocean:index/databaseDb:DatabaseDb",
 			"digitalocean:index/spacesBucket:SpacesBucket"},
 		Mock: Mock{
@@ -200,8 +233,9 @@ var Registry = []CloudFacts{
 				"digitalocean:index/getDatabaseCa:getDatabaseCa": func(args map[string]any) map[string]any {
 					return map[string]any{"certificate": MockPEM("digitalocean-" + args["clusterId"].(string))}
 				},
-				"digitalocean:index/getKubernetesVersions:getKubernetesVersions": func(map[string]any) map[string]any {
-					return map[string]any{"latestVersion": "1.31.9-do.0"}
+				// The newest slug of the minor version asked for ("1.36." gives "1.36.9-do.0").
+				"digitalocean:index/getKubernetesVersions:getKubernetesVersions": func(args map[string]any) map[string]any {
+					return map[string]any{"latestVersion": fmt.Sprint(args["versionPrefix"]) + "9-do.0"}
 				},
 			},
 		},
@@ -221,6 +255,12 @@ var Registry = []CloudFacts{
 		ObjectAPI: AzureBlob, AccountNameMax: 24,
 		TaintEffect: "NoSchedule",
 		Plan:        azurePlan,
+		Kubernetes:  []Support{{"1.35", "2027-03-31"}, {"1.36", "2027-06-30"}},
+		KubernetesSource: "AKS supported Kubernetes versions calendar (learn.microsoft.com/azure/aks/supported-kubernetes-" +
+			"versions, 2026-08); 1.34 ends 2026-11-30",
+		DatabaseSizesGi: []int{32, 64, 128, 256, 512, 1024, 2048, 4095, 4096, 8192, 16384, 32767},
+		DatabaseSource: "Azure Database for PostgreSQL flexible server storage options (learn.microsoft.com/azure/postgresql/" +
+			"flexible-server/concepts-storage; terraform-provider-azurerm's storage_mb validation lists the same)",
 		DataTypes: []string{"azure-native:dbforpostgresql:Server", "azure-native:dbforpostgresql:Database",
 			"azure-native:storage:StorageAccount", "azure-native:storage:BlobContainer",
 			// Deleting the group deletes everything in it: the database and the storage account.

@@ -232,8 +232,8 @@ func checkDigitalOcean(t *testing.T, rs []capture.Resource, prod, ha bool) {
 	if on, _ := boolean(get(doks, "ha")); on != ha {
 		t.Errorf("DOKS ha = %v", on)
 	}
-	if str(get(doks, "version")) != "1.31.9-do.0" {
-		t.Errorf("DOKS version %q is not the newest 1.31 slug", str(get(doks, "version")))
+	if str(get(doks, "version")) != "1.36.9-do.0" {
+		t.Errorf("DOKS version %q is not the newest slug of the default minor version, 1.36", str(get(doks, "version")))
 	}
 	db := obj(only(t, rs, "digitalocean:index/databaseCluster:DatabaseCluster"))
 	if n, want := num(get(db, "nodeCount")), map[bool]float64{false: 1, true: 2}[prod]; n != want {
@@ -286,6 +286,15 @@ func checkAzure(t *testing.T, rs []capture.Resource, env string) {
 	}
 	if get(pg, "network", "delegatedSubnetResourceId").IsNull() {
 		t.Error("Flexible Server is not inside the VNet")
+	}
+	// Its name is a public DNS name, unique across Azure: the stack owner's prefix, not posthog-<env>.
+	if name, acct := str(get(pg, "serverName")), str(get(obj(only(t, rs, "azure-native:storage:StorageAccount")), "accountName")); !strings.HasSuffix(name, "-pg") ||
+		strings.ReplaceAll(strings.TrimSuffix(name, "-pg"), "-", "") != acct {
+		t.Errorf("Flexible Server %q is not named from the stack's prefix (storage account %q)", name, acct)
+	}
+	// Storage the service offers (32, 64, 128 … GiB), not any size.
+	if gi := num(get(pg, "storage", "storageSizeGB")); !slices.Contains([]float64{32, 64, 128, 256, 512, 1024}, gi) {
+		t.Errorf("Flexible Server storage %v GiB is not a size Azure offers", gi)
 	}
 	acct := obj(only(t, rs, "azure-native:storage:StorageAccount"))
 	if public, set := boolean(get(acct, "allowBlobPublicAccess")); !set || public || str(get(acct, "minimumTlsVersion")) != "TLS1_2" {

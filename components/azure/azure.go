@@ -209,7 +209,7 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi
 	db := foundation.PostgresDatabase
 	server, err := dbforpostgresql.NewServer(ctx, name, &dbforpostgresql.ServerArgs{
 		ResourceGroupName:          rg,
-		ServerName:                 pulumi.String(name),
+		ServerName:                 pulumi.String(cfg.ObjectStore.DatabaseName()),
 		Location:                   pulumi.String(cfg.Region),
 		Version:                    pulumi.String(pg.Version),
 		Sku:                        dbforpostgresql.SkuArgs{Name: pulumi.String(pg.InstanceClass), Tier: pulumi.String(skuTier(pg.InstanceClass))},
