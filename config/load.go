@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,8 +14,15 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// Load reads the stack's config from the Pulumi context and returns it validated.
+// Load reads the stack's config from the Pulumi context and returns it validated. Run by the
+// CLI, the program also sees every key the stack sets (PULUMI_CONFIG) and refuses unknown ones;
+// the driver and the tests check the stack files themselves (CheckKeys).
 func Load(ctx *pulumi.Context) (*Config, error) {
+	if raw := os.Getenv(pulumi.EnvConfig); raw != "" {
+		if err := CheckConfigJSON(raw); err != nil {
+			return nil, err
+		}
+	}
 	return Parse(contextSource{ctx})
 }
 
@@ -40,7 +48,7 @@ func Parse(src Source) (*Config, error) {
 	}
 
 	c := Defaults(cloud, env)
-	if v, ok := src.Get("namespace"); ok {
+	if v, ok := src.Get("namespace"); ok && v != "" {
 		c.Namespace = v
 	}
 	c.Region, _ = src.Get("region")

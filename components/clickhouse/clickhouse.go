@@ -166,14 +166,18 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			return nil, err
 		}
 	}
-	if _, err := kube.Service(ctx, ServiceName, p.Namespace, labels, ports[:2], sets, child); err != nil {
+	svc, err := kube.Service(ctx, ServiceName, p.Namespace, labels, ports[:2], sets, child)
+	if err != nil {
 		return nil, err
 	}
 	if err := newBackups(ctx, ch.Backup, args.Backups, t, p, child); err != nil {
 		return nil, err
 	}
-	// Ready when every replica, the Service and the backups exist.
-	c.Endpoint.Ready = []pulumi.Resource{c}
+	// Ready when every replica and the Service are. The resources themselves, not the
+	// component: the SDK expands a dependency on a component into the children registered by
+	// then, and children register asynchronously, so a dependent could miss some (seen: the
+	// migrations without the replicas' sets, once in a few runs).
+	c.Endpoint.Ready = append(sets, svc)
 	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"host":     pulumi.String(c.Endpoint.Hosts[0]),
 		"cluster":  pulumi.String(t.Cluster),

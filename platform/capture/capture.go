@@ -6,7 +6,9 @@ package capture
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -66,6 +68,9 @@ func StackFile(path string) (Config, error) {
 		return Config{}, err
 	}
 	if err := yaml.Unmarshal(b, &f); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := config.CheckKeys(slices.Sorted(maps.Keys(f.Config))); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	c := Config{Values: map[string]string{}}

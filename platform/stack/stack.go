@@ -137,6 +137,9 @@ func syncConfig(p Paths, ws, name string) (map[string]any, error) {
 	if err := readYAML(src, &repo); err != nil {
 		return nil, fmt.Errorf("stack %q: %w (stacks/ has one file per stack)", name, err)
 	}
+	if err := config.CheckKeys(slices.Sorted(maps.Keys(repo.Config))); err != nil {
+		return nil, fmt.Errorf("%s: %w", src, err)
+	}
 	var prev stackFile
 	dst := filepath.Join(ws, "Pulumi."+name+".yaml")
 	if err := readYAML(dst, &prev); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -151,8 +154,10 @@ func syncConfig(p Paths, ws, name string) (map[string]any, error) {
 			out.Config[k] = v
 		}
 	}
-	project := map[string]string{"name": config.Namespace, "runtime": "go",
-		"description": "Workspace of the " + name + " stack, written from stacks/ by the driver."}
+	// The keys Pulumi.yaml declares, so that the engine applies the same defaults and checks.
+	project := map[string]any{"name": config.Namespace, "runtime": "go",
+		"description": "Workspace of the " + name + " stack, written from stacks/ by the driver.",
+		"config":      config.ProjectConfig()}
 	if err := writeYAML(filepath.Join(ws, "Pulumi.yaml"), project); err != nil {
 		return nil, err
 	}
@@ -171,7 +176,8 @@ func isSecure(v any) bool {
 func generateSecrets(ctx context.Context, s auto.Stack) error {
 	for _, key := range slices.Sorted(maps.Keys(config.SecretKeys)) {
 		full := config.Namespace + ":" + key
-		if _, err := s.GetConfig(ctx, full); err == nil {
+		// Pulumi.yaml declares the secrets with an empty default: empty is unset.
+		if v, err := s.GetConfig(ctx, full); err == nil && v.Value != "" {
 			continue
 		}
 		v, err := random()

@@ -76,3 +76,30 @@ func TestFindRoot(t *testing.T) {
 		t.Error("found a root where there is no Pulumi.yaml")
 	}
 }
+
+// A typo in a stack file stops the driver before any run, naming the key; the workspace's
+// Pulumi.yaml declares the keys as the repository's does, so the engine applies the same defaults.
+func TestStackFileKeysAreCheckedAndDeclared(t *testing.T) {
+	root := t.TempDir()
+	p := Paths{Root: root, Work: filepath.Join(root, ".work")}
+	write(t, filepath.Join(root, "stacks", "Pulumi.local.yaml"),
+		"config:\n  posthog-deploy:cloud: local\n  posthog-deploy:environment: dev\n  posthog-deploy:clickhose: {shards: 2}\n")
+	ws := filepath.Join(p.Work, "workspaces", "local")
+	_, err := syncConfig(p, ws, "local")
+	if err == nil || !strings.Contains(err.Error(), `posthog-deploy:clickhose: is not a key of this project: did you mean "clickhouse"?`) {
+		t.Fatalf("a typo passed the driver: %v", err)
+	}
+	write(t, filepath.Join(root, "stacks", "Pulumi.local.yaml"), "config:\n  posthog-deploy:cloud: local\n  posthog-deploy:environment: dev\n")
+	if _, err := syncConfig(p, ws, "local"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(ws, "Pulumi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"config:", "clickhouse:", "environment:", "type: string"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the workspace's Pulumi.yaml lacks %q:\n%s", want, b)
+		}
+	}
+}
