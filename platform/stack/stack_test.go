@@ -85,6 +85,9 @@ func TestStackFileKeysAreCheckedAndDeclared(t *testing.T) {
 	write(t, filepath.Join(root, "stacks", "Pulumi.local.yaml"),
 		"config:\n  posthog-deploy:cloud: local\n  posthog-deploy:environment: dev\n  posthog-deploy:clickhose: {shards: 2}\n")
 	ws := filepath.Join(p.Work, "workspaces", "local")
+	if err := os.MkdirAll(ws, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	_, err := syncConfig(p, ws, "local")
 	if err == nil || !strings.Contains(err.Error(), `posthog-deploy:clickhose: is not a key of this project: did you mean "clickhouse"?`) {
 		t.Fatalf("a typo passed the driver: %v", err)
