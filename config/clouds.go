@@ -105,6 +105,9 @@ func (c *Config) validateCloud() Errors {
 	check(slices.Contains(managed.Versions, pg.Version), "postgres.version", quote(pg.Version),
 		fmt.Sprintf("must be one of %s for PostHog %s (%s); see docs/compatibility.md",
 			strings.Join(managed.Versions, ", "), CurrentRelease, managed.Source))
+	check(!slices.Contains(managed.Versions, pg.Version) || slices.ContainsFunc(s.Postgres, func(v Support) bool { return v.Version == pg.Version }),
+		"postgres.version", quote(pg.Version), fmt.Sprintf("must be a version %s's managed PostgreSQL creates: %s (as of %s: %s)",
+			c.Cloud, supportList(s.Postgres), FactsAsOf, s.PostgresSource))
 	check(pg.InstanceClass != "", "postgres.instanceClass", nil, "is required: the cloud's database size")
 	check(pg.BackupRetentionDays >= minDays && pg.BackupRetentionDays <= 35, "postgres.backupRetentionDays", pg.BackupRetentionDays,
 		fmt.Sprintf("must be from %d to 35 in %s: backups and point-in-time recovery are never off", minDays, c.Environment))

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // source is a stack's raw config: plain values and the keys set as secrets.
@@ -339,5 +341,31 @@ func TestAddressPlansNeverOverlap(t *testing.T) {
 	if errs := old.validate(); len(errs) != 1 || !strings.Contains(errs.Error(),
 		"gives overlapping subnets: private-1 10.0.32.0/19 and public-0 10.0.48.0/22") {
 		t.Errorf("the old AWS plan was not refused: %v", errs)
+	}
+}
+
+// Every cloud's facts are complete and dated: its Kubernetes and PostgreSQL versions, each with
+// the last day of standard support, and the PostgreSQL versions among those PostHog accepts.
+func TestCloudFactsAreDatedAndSourced(t *testing.T) {
+	for _, f := range Registry {
+		if f.StandIns {
+			continue
+		}
+		if len(f.Kubernetes) == 0 || f.KubernetesSource == "" || len(f.Postgres) == 0 || f.PostgresSource == "" {
+			t.Errorf("%s: versions or their sources missing", f.Cloud)
+		}
+		for _, v := range append(append([]Support{}, f.Kubernetes...), f.Postgres...) {
+			if _, err := time.Parse(time.DateOnly, v.Ends); err != nil {
+				t.Errorf("%s: %s ends %q: %v", f.Cloud, v.Version, v.Ends, err)
+			}
+		}
+		for _, v := range f.Postgres {
+			if !slices.Contains(Current().ManagedPostgres.Versions, v.Version) {
+				t.Errorf("%s: PostgreSQL %s is not one PostHog %s accepts", f.Cloud, v.Version, CurrentRelease)
+			}
+		}
+		if (f.DatabaseSizesGi != nil || f.DatabaseBaseGi != nil) && f.DatabaseSource == "" {
+			t.Errorf("%s: database sizes without a source", f.Cloud)
+		}
 	}
 }

@@ -54,6 +54,10 @@ type CloudFacts struct {
 	// when that support ends, as its calendar said on FactsAsOf (KubernetesSource).
 	Kubernetes       []Support
 	KubernetesSource string
+	// Postgres are the PostgreSQL major versions the managed database creates (of those PostHog
+	// accepts: Current().ManagedPostgres), and when the cloud's standard support of each ends.
+	Postgres       []Support
+	PostgresSource string
 	// DatabaseSizesGi are the only storage sizes the managed database accepts (nil: any whole
 	// Gi); DatabaseBaseGi the storage a database size includes, below which the cloud refuses
 	// it (sizes not listed are not checked). DatabaseSource says where both come from.
@@ -139,6 +143,9 @@ var Registry = []CloudFacts{
 		TaintEffect: "NO_SCHEDULE",
 		Plan:        awsPlan,
 		Kubernetes:  []Support{{"1.35", "2027-03-27"}, {"1.36", "2027-08-02"}},
+		Postgres:    []Support{{"14", "2027-02-28"}},
+		PostgresSource: "RDS for PostgreSQL release calendar (via endoflife.date, 2026-08): after 2027-02-28 RDS enrolls 14 in " +
+			"paid Extended Support until 2030-02-28",
 		KubernetesSource: "EKS Kubernetes version calendar (docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html, " +
 			"via endoflife.date 2026-08); 1.34 ends 2026-12-02, 1.37 unconfirmed",
 		DataTypes: []string{"aws:rds/instance:Instance", "aws:rds/cluster:Cluster", "aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2",
@@ -154,6 +161,15 @@ var Registry = []CloudFacts{
 			"aws:kms/key:Key":           arn,
 			"aws:s3/bucketV2:BucketV2":  arn,
 			"aws:rds/instance:Instance": func(name string) map[string]any { return map[string]any{"address": name + ".rds.example"} },
+		}, Calls: map[string]func(map[string]any) map[string]any{
+			// EKS offers the versions asked for in standard support.
+			"aws:eks/getClusterVersions:getClusterVersions": func(args map[string]any) map[string]any {
+				var out []any
+				for _, v := range args["clusterVersionsOnlies"].([]any) {
+					out = append(out, map[string]any{"clusterVersion": v, "versionStatus": "STANDARD_SUPPORT"})
+				}
+				return map[string]any{"clusterVersions": out}
+			},
 		}},
 	},
 	{
@@ -166,11 +182,13 @@ var Registry = []CloudFacts{
 		General: [2]string{"e2-standard-2", "e2-standard-4"}, ClickHouse: [2]string{"n2-highmem-2", "n2-highmem-8"},
 		Database: [2]string{"db-custom-1-3840", "db-custom-2-7680"},
 		Zoned:    true, LoadBalancers: true,
-		Secrets:     []string{"clickhousePassword", "postgresPassword", "secretKey"},
-		ObjectAPI:   S3,
-		TaintEffect: "NO_SCHEDULE",
-		Plan:        gcpPlan,
-		Kubernetes:  []Support{{"1.35", "2027-04-11"}, {"1.36", "2027-08-09"}},
+		Secrets:        []string{"clickhousePassword", "postgresPassword", "secretKey"},
+		ObjectAPI:      S3,
+		TaintEffect:    "NO_SCHEDULE",
+		Plan:           gcpPlan,
+		Kubernetes:     []Support{{"1.35", "2027-04-11"}, {"1.36", "2027-08-09"}},
+		Postgres:       []Support{{"14", "2027-01-31"}},
+		PostgresSource: "Cloud SQL database version support policy: paid extended support of POSTGRES_14 from 2027-02-01",
 		KubernetesSource: "GKE release schedule (cloud.google.com/kubernetes-engine/docs/release-schedule, via endoflife.date " +
 			"2026-08) and the Regular channel's versions (release notes, 2026-09)",
 		DataTypes: []string{"gcp:sql/databaseInstance:DatabaseInstance", "gcp:sql/database:Database", "gcp:storage/bucket:Bucket"},
@@ -186,6 +204,11 @@ var Registry = []CloudFacts{
 			},
 			"gcp:sql/databaseInstance:DatabaseInstance": func(name string) map[string]any {
 				return map[string]any{"privateIpAddress": "10.100.0.3", "serverCaCerts": []any{map[string]any{"cert": MockPEM("cloud-sql-" + name)}}}
+			},
+		}, Calls: map[string]func(map[string]any) map[string]any{
+			// GKE creates a patch of the minor version asked for.
+			"gcp:container/getEngineVersions:getEngineVersions": func(args map[string]any) map[string]any {
+				return map[string]any{"validMasterVersions": []any{fmt.Sprint(args["versionPrefix"]) + "5-gke.1000"}}
 			},
 		}},
 	},
@@ -206,6 +229,9 @@ var Registry = []CloudFacts{
 		// and with it the cluster and the database in it.
 		Networks:   map[Environment]string{Prod: "10.0.0.0/16", Staging: "10.1.0.0/16", Dev: "10.2.0.0/16"},
 		Kubernetes: []Support{{"1.35", "2027-02-28"}, {"1.36", "2027-06-28"}},
+		Postgres:   []Support{{"14", "2026-11-12"}},
+		PostgresSource: "PostgreSQL 14's community end of life; DigitalOcean's own policy could not be read here, and it has " +
+			"stopped creating a major version before its end of life (11, in 2023): check `doctl databases options versions`",
 		KubernetesSource: "DOKS supported releases (docs.digitalocean.com/products/kubernetes/details/supported-releases, " +
 			"as quoted 2026-07); 1.34 ended 2026-10-27",
 		// Only the sizes the provider's own acceptance tests create are listed.
@@ -256,6 +282,9 @@ var Registry = []CloudFacts{
 		TaintEffect: "NoSchedule",
 		Plan:        azurePlan,
 		Kubernetes:  []Support{{"1.35", "2027-03-31"}, {"1.36", "2027-06-30"}},
+		Postgres:    []Support{{"14", "2026-12-11"}},
+		PostgresSource: "Azure Database for PostgreSQL version policy (2026-07): paid extended support of 14 from 2026-12-12 " +
+			"to 2029-11-11",
 		KubernetesSource: "AKS supported Kubernetes versions calendar (learn.microsoft.com/azure/aks/supported-kubernetes-" +
 			"versions, 2026-08); 1.34 ends 2026-11-30",
 		DatabaseSizesGi: []int{32, 64, 128, 256, 512, 1024, 2048, 4095, 4096, 8192, 16384, 32767},

@@ -125,6 +125,9 @@ func TestCloudStacks(t *testing.T) {
 func checkAWS(t *testing.T, rs []capture.Resource, env string) {
 	prod, ha := env == "prod", env != "dev"
 	eks := obj(only(t, rs, "aws:eks/cluster:Cluster"))
+	if v := str(get(eks, "version")); v != "1.36" {
+		t.Errorf("EKS version %q, want 1.36 as EKS's version list answers it", v)
+	}
 	if enc := get(eks, "encryptionConfig", "resources"); !enc.IsArray() || enc.ArrayValue()[0].StringValue() != "secrets" {
 		t.Errorf("EKS secrets not KMS-encrypted: %v", enc)
 	}
@@ -184,6 +187,9 @@ func checkAWS(t *testing.T, rs []capture.Resource, env string) {
 func checkGCP(t *testing.T, rs []capture.Resource, env string) {
 	prod, ha := env == "prod", env != "dev"
 	gke := obj(only(t, rs, "gcp:container/cluster:Cluster"))
+	if v := str(get(gke, "minMasterVersion")); v != "1.36" {
+		t.Errorf("GKE minMasterVersion %q, want 1.36, checked against GKE's version list", v)
+	}
 	if str(get(gke, "workloadIdentityConfig", "workloadPool")) != "acme-posthog-"+env+".svc.id.goog" {
 		t.Errorf("GKE workload pool %v", get(gke, "workloadIdentityConfig"))
 	}

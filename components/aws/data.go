@@ -27,9 +27,20 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, net *netwo
 	if err != nil {
 		return nil, err
 	}
+	// EKS's own list: the version config allows must be one it offers in standard support now
+	// (extended support costs more, and ends).
+	version := eks.GetClusterVersionsOutput(ctx, eks.GetClusterVersionsOutputArgs{
+		ClusterVersionsOnlies: pulumi.ToStringArray([]string{cfg.Cluster.Version}), VersionStatus: pulumi.String("STANDARD_SUPPORT"),
+	}).ApplyT(func(r eks.GetClusterVersionsResult) (string, error) {
+		if len(r.ClusterVersions) == 0 {
+			return "", fmt.Errorf("posthog-deploy:cluster.version: EKS no longer offers %s in standard support "+
+				"(aws eks describe-cluster-versions --version-status STANDARD_SUPPORT): choose a newer version", cfg.Cluster.Version)
+		}
+		return r.ClusterVersions[0].ClusterVersion, nil
+	}).(pulumi.StringOutput)
 	eksCluster, err := eks.NewCluster(ctx, name, &eks.ClusterArgs{
 		Name:    pulumi.String(name),
-		Version: pulumi.String(cfg.Cluster.Version),
+		Version: version,
 		RoleArn: role.Arn,
 		VpcConfig: eks.ClusterVpcConfigArgs{
 			SubnetIds:             append(append(pulumi.StringArray{}, net.private...), net.public...),

@@ -165,13 +165,23 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, network *c
 	for _, cidr := range cfg.Cluster.APIAllowedCIDRs {
 		authorized = append(authorized, container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs{CidrBlock: pulumi.String(cidr)})
 	}
+	// GKE's own list for this location: the version config allows must be one it creates now.
+	version := container.GetEngineVersionsOutput(ctx, container.GetEngineVersionsOutputArgs{
+		Project: pulumi.String(cfg.Project), Location: pulumi.String(location), VersionPrefix: pulumi.String(cfg.Cluster.Version + "."),
+	}).ApplyT(func(r container.GetEngineVersionsResult) (string, error) {
+		if len(r.ValidMasterVersions) == 0 {
+			return "", fmt.Errorf("posthog-deploy:cluster.version: GKE creates no %s.x cluster in %s any more "+
+				"(gcloud container get-server-config --location %s): choose a newer version", cfg.Cluster.Version, location, location)
+		}
+		return cfg.Cluster.Version, nil
+	}).(pulumi.StringOutput)
 	cluster, err := container.NewCluster(ctx, name, &container.ClusterArgs{
 		Project:               pulumi.String(cfg.Project),
 		Name:                  pulumi.String(name),
 		Location:              pulumi.String(location),
 		Network:               network.ID(),
 		Subnetwork:            subnet.ID(),
-		MinMasterVersion:      pulumi.String(cfg.Cluster.Version),
+		MinMasterVersion:      version,
 		RemoveDefaultNodePool: pulumi.Bool(true),
 		InitialNodeCount:      pulumi.Int(1),
 		DeletionProtection:    pulumi.Bool(cfg.Environment.Protected()),
