@@ -32,7 +32,8 @@ func cloudDefaults(c *Config) {
 	c.Postgres.BackupRetentionDays = choose(c.Environment == Prod, 7, 14)
 	c.Postgres.HighAvailability = c.Environment == Prod
 	c.Postgres.Storage = fmt.Sprintf("%dGi", s.databaseStorage(c.Postgres.InstanceClass, choose(ha, 20, 100)))
-	c.ObjectStore.BucketPrefix = fmt.Sprintf("posthog-%s-%s", c.Cloud, c.Environment)
+	// No default prefix: bucket names (and Azure's account and database names) are global, and
+	// posthog-<cloud>-<env> would be everyone's.
 	c.ObjectStore.NoncurrentVersionDays = 30
 }
 
@@ -124,8 +125,13 @@ func (c *Config) validateCloud() Errors {
 	}
 
 	o := c.ObjectStore
-	check(bucketPrefix.MatchString(o.BucketPrefix), "objectStore.bucketPrefix", quote(o.BucketPrefix),
-		"must be 3 to 40 lower-case letters, digits and '-' (bucket names are global: make it yours)")
+	if o.BucketPrefix == "" {
+		check(false, "objectStore.bucketPrefix", nil, "is required on a cloud: its buckets (and Azure's storage account and "+
+			"database) take names that are global across the cloud, so make it your organisation's, such as \"acme-posthog-prod\"")
+	} else {
+		check(bucketPrefix.MatchString(o.BucketPrefix), "objectStore.bucketPrefix", quote(o.BucketPrefix),
+			"must be 3 to 40 lower-case letters, digits and '-' (bucket names are global: make it yours)")
+	}
 	check(s.AccountNameMax == 0 || len(o.AccountName()) <= s.AccountNameMax, "objectStore.bucketPrefix", quote(o.BucketPrefix),
 		fmt.Sprintf("must have at most %d letters and digits on %s: it names the storage account", s.AccountNameMax, c.Cloud))
 	check(o.NoncurrentVersionDays >= 7 && o.NoncurrentVersionDays <= 365, "objectStore.noncurrentVersionDays", o.NoncurrentVersionDays,

@@ -182,6 +182,9 @@ func validCloud(cloud, env string, extra map[string]string) source {
 	if cloud == "gcp" {
 		s.values["project"] = "acme-analytics"
 	}
+	if cloud != "local" {
+		s.values["objectStore"] = `{"bucketPrefix": "acme-posthog-` + env + `"}`
+	}
 	if env != "dev" {
 		s.values["cluster"] = `{"apiAllowedCidrs": ["203.0.113.0/24"]}`
 	}
@@ -247,6 +250,8 @@ func TestBadCloudConfig(t *testing.T) {
 			`posthog-deploy:cluster.apiAllowedCidrs: is required in staging`},
 		{"bad CIDR", validCloud("digitalocean", "dev", map[string]string{"cluster": `{"networkCidr": "10.0.0.1/16"}`}),
 			`posthog-deploy:cluster.networkCidr: invalid value "10.0.0.1/16": must be an IPv4 network from /8 to /16`},
+		{"no bucket prefix", func() source { s := validCloud("gcp", "dev", nil); delete(s.values, "objectStore"); return s }(),
+			`posthog-deploy:objectStore.bucketPrefix: is required on a cloud: its buckets (and Azure's storage account and database) take names that are global`},
 		{"network over AKS's pods", validCloud("azure", "dev", map[string]string{"cluster": `{"networkCidr": "10.244.0.0/16"}`}),
 			`posthog-deploy:cluster.networkCidr: invalid value "10.244.0.0/16": must not overlap the cluster's pods range 10.244.0.0/16: choose another network`},
 		{"network over GKE's services", validCloud("gcp", "dev", map[string]string{"cluster": `{"networkCidr": "10.64.0.0/12"}`}),
