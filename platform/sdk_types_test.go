@@ -19,6 +19,8 @@ import (
 	"github.com/pulumi/pulumi-azure-native-sdk/resources/v2"
 	"github.com/pulumi/pulumi-azure-native-sdk/storage/v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
+	"github.com/posthog-deploy/posthog-deploy/config"
 )
 
 // sdkArgs are the AWS and azure-native resources the stacks create, by token, with their SDK
@@ -203,6 +205,26 @@ func TestSDKTypeCheckCatchesMistakes(t *testing.T) {
 		`.tags["Name"]: want a string`, ".vpcId: required by subnetArgs, missing"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the check missed %q:\n%s", want, got)
+		}
+	}
+}
+
+// azure-native's Server takes the PostgreSQL versions of the API version the module defaults to
+// (2022-12-01: ServerVersion 11 to 14); every version an Azure stack may ask for must be one of
+// them, or a newer API-version module must be pinned for it.
+func TestAzurePostgresVersionsAreInTheSDKsEnum(t *testing.T) {
+	enum := []dbforpostgresql.ServerVersion{dbforpostgresql.ServerVersion_11, dbforpostgresql.ServerVersion_12,
+		dbforpostgresql.ServerVersion_13, dbforpostgresql.ServerVersion_14}
+	for _, v := range config.Facts(config.Azure).Postgres {
+		if !slices.Contains(enum, dbforpostgresql.ServerVersion(v.Version)) {
+			t.Errorf("Azure stacks may ask for PostgreSQL %s, which the pinned API version does not list: %v", v.Version, enum)
+		}
+	}
+	for _, s := range cloudStacks(t) {
+		for _, r := range ofType(s.rs, "azure-native:dbforpostgresql:Server") {
+			if v := dbforpostgresql.ServerVersion(str(get(obj(r), "version"))); !slices.Contains(enum, v) {
+				t.Errorf("%s: Flexible Server version %q is not in the SDK's enum %v", s.name, v, enum)
+			}
 		}
 	}
 }
