@@ -359,4 +359,3 @@ func trimSchemas(t *testing.T, from string) {
 		}
 	}
 }
-
