@@ -308,6 +308,26 @@ func TestLocalStackUpIdempotentDestroy(t *testing.T) {
 		if len(crons.Items) != 2 {
 			t.Errorf("%d ClickHouse backup schedules, want one per shard", len(crons.Items))
 		}
+		// Each data service is isolated: a NetworkPolicy selects its pods by their app label.
+		var policies struct {
+			Items []struct {
+				Spec struct {
+					PodSelector struct {
+						MatchLabels map[string]string `json:"matchLabels"`
+					} `json:"podSelector"`
+				} `json:"spec"`
+			} `json:"items"`
+		}
+		c.kubectl(t, &policies, "get", "networkpolicies")
+		selected := map[string]bool{}
+		for _, p := range policies.Items {
+			selected[p.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"]] = true
+		}
+		for _, data := range []string{"zookeeper", "kafka", "clickhouse", "redis", "postgres", "objectstore", "pgbouncer"} {
+			if !selected[data] {
+				t.Errorf("no NetworkPolicy in the cluster selects %s's pods", data)
+			}
+		}
 		var pdbs list
 		c.kubectl(t, &pdbs, "get", "poddisruptionbudgets")
 		if len(pdbs.Items) < 7 {

@@ -16,6 +16,9 @@ import (
 	"github.com/posthog-deploy/posthog-deploy/components/gcp"
 	"github.com/posthog-deploy/posthog-deploy/components/kafka"
 	"github.com/posthog-deploy/posthog-deploy/components/local"
+	"github.com/posthog-deploy/posthog-deploy/components/netpol"
+	"github.com/posthog-deploy/posthog-deploy/components/objectstore"
+	"github.com/posthog-deploy/posthog-deploy/components/postgres"
 	"github.com/posthog-deploy/posthog-deploy/components/pgbouncer"
 	"github.com/posthog-deploy/posthog-deploy/components/posthog"
 	"github.com/posthog-deploy/posthog-deploy/components/redis"
@@ -92,6 +95,10 @@ func Program(ctx *pulumi.Context) error {
 		return err
 	}
 
+	if _, err := netpol.New(ctx, "network-policies", netpol.Args{Access: Access(cfg), Placement: place}, on); err != nil {
+		return err
+	}
+
 	ctx.Export("namespace", pulumi.String(f.Namespace))
 	ctx.Export("url", pulumi.String(app.URL))
 	ctx.Export("clickhouseHost", pulumi.String(ch.Endpoint.Hosts[0]))
@@ -107,4 +114,33 @@ func Program(ctx *pulumi.Context) error {
 		ctx.Export("kubeconfig", f.Kubeconfig)
 	}
 	return nil
+}
+
+// Access is who may connect to whom inside the namespace (everything else is denied): each data
+// service admits its clients and its own peers; PostHog's web and capture are public, served
+// through the ingress controller.
+func Access(cfg *config.Config) []netpol.Access {
+	var app []string
+	for _, svc := range posthog.Services(cfg.PostHog) {
+		app = append(app, svc.Name)
+	}
+	app = append(app, posthog.MigrateApp)
+	with := func(clients ...string) []string { return append(append([]string{}, app...), clients...) }
+	access := []netpol.Access{
+		{Service: zookeeper.Name, Clients: []string{zookeeper.Name, kafka.Name, clickhouse.App}},
+		{Service: kafka.Name, Clients: with(kafka.Name, clickhouse.App, kafka.TopicsApp)},
+		// The backup Jobs call the clickhouse-backup sidecar's API in the replicas' pods.
+		{Service: clickhouse.App, Clients: with(clickhouse.App, clickhouse.BackupApp)},
+		{Service: redis.Name, Clients: app},
+		{Service: pgbouncer.Name, Clients: app},
+		{Service: "posthog-web", Public: true},
+		{Service: "posthog-events", Public: true},
+	}
+	if config.Facts(cfg.Cloud).StandIns {
+		access = append(access,
+			// The migrations connect directly; the services through PgBouncer.
+			netpol.Access{Service: postgres.Name, Clients: []string{pgbouncer.Name, posthog.MigrateApp}},
+			netpol.Access{Service: objectstore.Name, Clients: with(clickhouse.App, objectstore.BucketsApp)})
+	}
+	return access
 }

@@ -90,7 +90,7 @@ func TestEveryResourceSitsUnderAComponent(t *testing.T) {
 		slices.Sort(roots)
 		want := []string{"posthog-deploy:" + s.cloud + ":Foundation", "posthog-deploy:app:PostHog",
 			"posthog-deploy:data:ClickHouse", "posthog-deploy:data:Kafka", "posthog-deploy:data:PgBouncer",
-			"posthog-deploy:data:Redis", "posthog-deploy:data:ZooKeeper"}
+			"posthog-deploy:data:Redis", "posthog-deploy:data:ZooKeeper", "posthog-deploy:kube:NetworkPolicies"}
 		slices.Sort(want)
 		if !slices.Equal(roots, want) {
 			t.Errorf("%s: the stack's root holds %v, want %v", s.name, roots, want)

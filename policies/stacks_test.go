@@ -106,6 +106,10 @@ func TestUnsafeVariantsAreCaught(t *testing.T) {
 		{"experimental setting", "PH-CH-002", nil, replaceIn(rules.ConfigMap, "clickhouse-profiles", "profiles.xml",
 			"<load_balancing>", "<allow_experimental_refreshable_materialized_view>1</allow_experimental_refreshable_materialized_view><load_balancing>"), "", ""},
 		{"dev output judged as prod", "PH-ST-001", func(c rules.Context) rules.Context { c.Environment = "prod"; return c }, nil, "", ""},
+		{"no NetworkPolicy", "PH-K8-004", nil, nil, "kubernetes:networking.k8s.io/v1:NetworkPolicy::", "gcp-prod"},
+		{"Kafka open to the cluster", "PH-K8-004", nil, setProp(rules.NetworkPolicy, "spec", map[string]any{
+			"podSelector": map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/name": "kafka"}},
+			"policyTypes": []any{"Ingress"}, "ingress": []any{map[string]any{}}}), "", "aws-prod"},
 		{"no backup schedule", "PH-CH-005", nil, nil, "clickhouse-backup-shard-", ""},
 		{"backups bucket not versioned", "PH-CH-005", nil, nil, "objectstore-buckets-", ""},
 		{"cold disk bucket not versioned", "PH-CH-006", nil, nil, "objectstore-buckets-", ""},

@@ -19,7 +19,9 @@ import (
 // Name is the brokers' StatefulSet and headless Service; Port their client listener.
 const (
 	Name = labels.Kafka
-	Port = 9092
+	// TopicsApp labels the pods of the Job that creates the topics.
+	TopicsApp = "kafka-topics"
+	Port      = 9092
 	// DataPath is where each broker's volume is mounted; its logs live in LogDirs, the
 	// directory the apache/kafka image declares as its volume.
 	DataPath = "/var/lib/kafka"
@@ -172,7 +174,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	script := TopicsScript(k, args.Topics, strings.Join(c.Endpoint.Addresses(), ","))
 	topics, err := kube.NewJob(ctx, "kafka-topics-"+kube.Hash(script)[:8], kube.Job{
-		Selector: kube.Labels("kafka-topics", nil),
+		Selector: kube.Labels(TopicsApp, nil),
 		Container: kube.Container{
 			Image:     k.Image,
 			Command:   []string{"bash", "-ec", script},

@@ -18,7 +18,9 @@ import (
 // Name is the StatefulSet and Service; Port the S3 API.
 const (
 	Name = "objectstore"
-	Port = 9000
+	// BucketsApp labels the pods of the Job that creates the buckets.
+	BucketsApp = "objectstore-buckets"
+	Port       = 9000
 	// User is the access key id of the store's root user.
 	User = "posthog"
 )
@@ -81,7 +83,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	job := strings.Join(script, "\n")
 	if _, err := kube.NewJob(ctx, "objectstore-buckets-"+kube.Hash(job)[:8], kube.Job{
-		Selector: kube.Labels("objectstore-buckets", nil),
+		Selector: kube.Labels(BucketsApp, nil),
 		Container: kube.Container{
 			Image:     o.ClientImage,
 			Command:   []string{"sh", "-ec", job},

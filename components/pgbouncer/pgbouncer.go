@@ -13,12 +13,13 @@ import (
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
 	"github.com/posthog-deploy/posthog-deploy/components/kube"
 	"github.com/posthog-deploy/posthog-deploy/config"
+	"github.com/posthog-deploy/posthog-deploy/config/labels"
 )
 
 // Name is the Deployment and the Service PostHog connects to; Port its listener (PgBouncer's
 // default); ConfDir holds pgbouncer.ini and userlist.txt.
 const (
-	Name    = "pgbouncer"
+	Name    = labels.PgBouncer
 	Port    = 6432
 	ConfDir = "/etc/pgbouncer-posthog"
 )

@@ -26,7 +26,9 @@ import (
 // Migrations the Secret that gives the migrations Job its direct connection to PostgreSQL.
 const (
 	// Name is the component's.
-	Name       = "posthog"
+	Name = "posthog"
+	// MigrateApp labels the migrations Job's pods.
+	MigrateApp = "posthog-migrate"
 	Settings   = "posthog"
 	Migrations = "posthog-migrate"
 	// TLSSecret is where the Ingress expects its certificate (from cert-manager or by hand).
@@ -299,7 +301,7 @@ func newMigrations(ctx *pulumi.Context, ph config.PostHog, args Args, base kube.
 			SecretKeyRef: corev1.SecretKeySelectorArgs{Name: pulumi.String(Migrations), Key: pulumi.String("DATABASE_URL")}}},
 		corev1.EnvVarArgs{Name: pulumi.String("USING_PGBOUNCER"), Value: pulumi.String("false")},
 	}
-	job := kube.Job{Container: migrate, Selector: kube.Labels("posthog-migrate", nil)}
+	job := kube.Job{Container: migrate, Selector: kube.Labels(MigrateApp, nil)}
 	if volume, fetch, mount := args.Migrations.TLS.CAMount(args.Fetch); volume.Name != "" {
 		job.Volumes, job.Init = []kube.Volume{volume}, fetch
 		job.Container.Mounts = []kube.Mount{mount}

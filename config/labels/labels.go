@@ -29,4 +29,5 @@ const (
 	ClickHouseBackup = "clickhouse-backup"
 	Kafka            = "kafka"
 	ZooKeeper        = "zookeeper"
+	PgBouncer        = "pgbouncer"
 )

@@ -18,6 +18,8 @@ const (
 	PDB         = "kubernetes:policy/v1:PodDisruptionBudget"
 	Namespace   = "kubernetes:core/v1:Namespace"
 	PVC         = "kubernetes:core/v1:PersistentVolumeClaim"
+	// NetworkPolicy isolates pods.
+	NetworkPolicy = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 )
 
 // Workloads are the types with a pod template.
