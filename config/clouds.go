@@ -35,6 +35,7 @@ func cloudDefaults(c *Config) {
 	// No default prefix: bucket names (and Azure's account and database names) are global, and
 	// posthog-<cloud>-<env> would be everyone's.
 	c.ObjectStore.NoncurrentVersionDays = 30
+	c.PostHog.TLS = TLSLetsEncrypt
 }
 
 var (

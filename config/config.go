@@ -239,7 +239,26 @@ type PostHog struct {
 	Plugins Scale `json:"plugins"`
 	// Workers is the number of Celery workers (one also runs the scheduler).
 	Workers int `json:"workers"`
+	// TLS is where the domain's certificate comes from: TLSLetsEncrypt (cert-manager, HTTP-01
+	// through the ingress controller), TLSSecret (a Secret named TLSSecretName the stack owner
+	// creates in the namespace), or TLSNone (the local stack only).
+	TLS           string `json:"tls"`
+	TLSSecretName string `json:"tlsSecret"`
+	// ACMEEmail receives Let's Encrypt's notices; ACMEStaging uses its staging server (untrusted
+	// certificates, generous rate limits) to try a stack out.
+	ACMEEmail   string `json:"acmeEmail"`
+	ACMEStaging bool   `json:"acmeStaging"`
+	// AllowedSourceRanges may reach the app (the UI and the API); the capture endpoints stay
+	// open to every client, or events would be lost.
+	AllowedSourceRanges []string `json:"allowedSourceRanges"`
 }
+
+// Where a stack's certificate comes from (PostHog.TLS).
+const (
+	TLSLetsEncrypt = "letsencrypt"
+	TLSSecret      = "secret"
+	TLSNone        = "none"
+)
 
 // Scale is a stateless workload's replica range; the HPA moves between Min and Max.
 type Scale struct {

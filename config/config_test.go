@@ -184,6 +184,7 @@ func validCloud(cloud, env string, extra map[string]string) source {
 	}
 	if cloud != "local" {
 		s.values["objectStore"] = `{"bucketPrefix": "acme-posthog-` + env + `"}`
+		s.values["posthog"] = `{"acmeEmail": "ops@acme.example"}`
 	}
 	if env != "dev" {
 		s.values["cluster"] = `{"apiAllowedCidrs": ["203.0.113.0/24"]}`
@@ -252,6 +253,16 @@ func TestBadCloudConfig(t *testing.T) {
 			`posthog-deploy:cluster.networkCidr: invalid value "10.0.0.1/16": must be an IPv4 network from /8 to /16`},
 		{"no bucket prefix", func() source { s := validCloud("gcp", "dev", nil); delete(s.values, "objectStore"); return s }(),
 			`posthog-deploy:objectStore.bucketPrefix: is required on a cloud: its buckets (and Azure's storage account and database) take names that are global`},
+		{"Let's Encrypt without an address", validCloud("aws", "dev", map[string]string{"posthog": `{}`}),
+			`posthog-deploy:posthog.acmeEmail: invalid value "": is required with posthog.tls letsencrypt`},
+		{"plain HTTP on a cloud", validCloud("gcp", "dev", map[string]string{"posthog": `{"tls": "none"}`}),
+			`posthog-deploy:posthog.tls: invalid value "none": must be letsencrypt or secret on a cloud`},
+		{"an owner's certificate without its name", validCloud("azure", "dev", map[string]string{"posthog": `{"tls": "secret"}`}),
+			`posthog-deploy:posthog.tlsSecret: invalid value "": is required with posthog.tls secret`},
+		{"an unknown certificate source", validCloud("aws", "dev", map[string]string{"posthog": `{"tls": "acme"}`}),
+			`posthog-deploy:posthog.tls: invalid value "acme": must be letsencrypt, secret, or none (local only)`},
+		{"a bad allow-list", validCloud("aws", "dev", map[string]string{"posthog": `{"acmeEmail": "ops@acme.example", "allowedSourceRanges": ["203.0.113.7/24"]}`}),
+			`posthog-deploy:posthog.allowedSourceRanges[0]: invalid value "203.0.113.7/24": must be a network such as 203.0.113.0/24`},
 		{"network over AKS's pods", validCloud("azure", "dev", map[string]string{"cluster": `{"networkCidr": "10.244.0.0/16"}`}),
 			`posthog-deploy:cluster.networkCidr: invalid value "10.244.0.0/16": must not overlap the cluster's pods range 10.244.0.0/16: choose another network`},
 		{"network over GKE's services", validCloud("gcp", "dev", map[string]string{"cluster": `{"networkCidr": "10.64.0.0/12"}`}),

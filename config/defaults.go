@@ -71,6 +71,7 @@ func Defaults(cloud Cloud, env Environment) *Config {
 			Events:  Scale{Min: pick(1, 2), Max: pick(2, 20)},
 			Plugins: Scale{Min: pick(1, 2), Max: pick(2, 10)},
 			Workers: pick(1, 2),
+			TLS:     TLSNone, AllowedSourceRanges: []string{"0.0.0.0/0"},
 		},
 	}
 	if env == Prod {

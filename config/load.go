@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
 	"slices"
@@ -130,6 +131,7 @@ func secrets(src Source, keys []string, errs *Errors) Secrets {
 
 var (
 	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	email        = regexp.MustCompile(`^[^@\s]+@[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$`)
 	hostname     = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 	quantity     = regexp.MustCompile(`^[1-9][0-9]*(Mi|Gi|Ti)$`)
 	identName    = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
@@ -245,6 +247,25 @@ func (c *Config) validate() Errors {
 			fmt.Sprintf("must be from %s.min (%d) to 50", sc.key, sc.s.Min))
 	}
 	check(ph.Workers >= 1 && ph.Workers <= 50, "posthog.workers", ph.Workers, "must be from 1 to 50")
+	standIns := Facts(c.Cloud).StandIns
+	switch ph.TLS {
+	case TLSLetsEncrypt:
+		check(!standIns, "posthog.tls", quote(ph.TLS), "is for clouds: the local stack installs no ingress controller or cert-manager")
+		check(email.MatchString(ph.ACMEEmail), "posthog.acmeEmail", quote(ph.ACMEEmail),
+			"is required with posthog.tls letsencrypt: the address Let's Encrypt sends expiry and account notices to")
+	case TLSSecret:
+		check(dnsLabel.MatchString(ph.TLSSecretName), "posthog.tlsSecret", quote(ph.TLSSecretName),
+			"is required with posthog.tls secret: the name of the kubernetes.io/tls Secret you create in the namespace")
+	case TLSNone:
+		check(standIns, "posthog.tls", quote(ph.TLS), "must be letsencrypt or secret on a cloud: PostHog is served over HTTPS")
+	default:
+		check(false, "posthog.tls", quote(ph.TLS), "must be letsencrypt, secret, or none (local only)")
+	}
+	check(len(ph.AllowedSourceRanges) > 0, "posthog.allowedSourceRanges", nil, "must list at least one network (0.0.0.0/0 for everyone)")
+	for i, cidr := range ph.AllowedSourceRanges {
+		p, err := netip.ParsePrefix(cidr)
+		check(err == nil && p == p.Masked(), fmt.Sprintf("posthog.allowedSourceRanges[%d]", i), quote(cidr), "must be a network such as 203.0.113.0/24")
+	}
 	return errs
 }
 

@@ -5,6 +5,7 @@ package platform
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/posthog-deploy/posthog-deploy/components/azure"
 	"github.com/posthog-deploy/posthog-deploy/components/clickhouse"
 	"github.com/posthog-deploy/posthog-deploy/components/digitalocean"
+	"github.com/posthog-deploy/posthog-deploy/components/edge"
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
 	"github.com/posthog-deploy/posthog-deploy/components/gcp"
 	"github.com/posthog-deploy/posthog-deploy/components/kafka"
@@ -84,11 +86,20 @@ func Program(ctx *pulumi.Context) error {
 		return err
 	}
 
+	var edgeOf posthog.Edge
+	if !config.Facts(cfg.Cloud).StandIns {
+		e, err := edge.New(ctx, "edge", edge.Args{Config: cfg.PostHog, Environment: cfg.Environment, Placement: place}, on)
+		if err != nil {
+			return err
+		}
+		edgeOf = posthog.Edge{Class: e.Class, Issuer: e.Issuer, Middleware: e.Middleware, Ready: e.Ready}
+	}
+
 	app, err := posthog.New(ctx, posthog.Name, posthog.Args{
 		Config: cfg.PostHog, Postgres: pool.Endpoint, Migrations: f.Postgres, Fetch: cfg.Postgres.ClientImage,
 		ObjectStorage: f.ObjectStorage, ClickHouse: ch.Endpoint, ClickHouseCluster: ch.Topology.Cluster,
 		Kafka: kf.Endpoint, Redis: rd.Endpoint, Secrets: cfg.Secrets,
-		SkipServiceVersionCheck: cfg.SkipServiceVersionCheck(), AwaitLoadBalancers: f.AwaitLoadBalancers,
+		SkipServiceVersionCheck: cfg.SkipServiceVersionCheck(), AwaitLoadBalancers: f.AwaitLoadBalancers, Edge: edgeOf,
 		Placement: place,
 	}, on)
 	if err != nil {
@@ -101,6 +112,20 @@ func Program(ctx *pulumi.Context) error {
 
 	ctx.Export("namespace", pulumi.String(f.Namespace))
 	ctx.Export("url", pulumi.String(app.URL))
+	if cfg.Cloud != config.Local {
+		// The record to create in the domain's zone: A for an address, CNAME for a host name.
+		ctx.Export("loadBalancer", app.Address)
+		ctx.Export("dnsRecord", app.Address.ApplyT(func(a string) string {
+			if a == "" {
+				return "the load balancer has no address yet: run `pulumi up` again once the cloud assigns it"
+			}
+			kind := "CNAME"
+			if _, err := netip.ParseAddr(a); err == nil {
+				kind = "A"
+			}
+			return fmt.Sprintf("%s %s %s", cfg.PostHog.Domain, kind, a)
+		}).(pulumi.StringOutput))
+	}
 	ctx.Export("clickhouseHost", pulumi.String(ch.Endpoint.Hosts[0]))
 	ctx.Export("clickhouseCluster", pulumi.String(ch.Topology.Cluster))
 	ctx.Export("zookeeperNodes", pulumi.ToStringArray(zk.Endpoint.Hosts))
@@ -135,6 +160,12 @@ func Access(cfg *config.Config) []netpol.Access {
 		{Service: pgbouncer.Name, Clients: app},
 		{Service: "posthog-web", Public: true},
 		{Service: "posthog-events", Public: true},
+	}
+	if cfg.PostHog.TLS == config.TLSLetsEncrypt {
+		// cert-manager's HTTP-01 solver pods (pkg/apis/acme/v1 SolverIdentificationLabelKey, set
+		// by pkg/issuer/acme/http/pod.go at v1.21.1): Let's Encrypt reaches them through Traefik.
+		access = append(access, netpol.Access{Service: "acme-http01-solver", Public: true,
+			Labels: map[string]string{"acme.cert-manager.io/http01-solver": "true"}})
 	}
 	if config.Facts(cfg.Cloud).StandIns {
 		access = append(access,

@@ -91,6 +91,9 @@ func TestEveryResourceSitsUnderAComponent(t *testing.T) {
 		want := []string{"posthog-deploy:" + s.cloud + ":Foundation", "posthog-deploy:app:PostHog",
 			"posthog-deploy:data:ClickHouse", "posthog-deploy:data:Kafka", "posthog-deploy:data:PgBouncer",
 			"posthog-deploy:data:Redis", "posthog-deploy:data:ZooKeeper", "posthog-deploy:kube:NetworkPolicies"}
+		if s.cloud != "local" {
+			want = append(want, "posthog-deploy:edge:Edge")
+		}
 		slices.Sort(want)
 		if !slices.Equal(roots, want) {
 			t.Errorf("%s: the stack's root holds %v, want %v", s.name, roots, want)

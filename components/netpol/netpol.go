@@ -23,6 +23,9 @@ type Access struct {
 	Service string
 	Clients []string
 	Public  bool
+	// Labels select the service's pods instead of its app label (pods another controller
+	// makes, such as cert-manager's HTTP-01 solvers).
+	Labels map[string]string
 }
 
 // Args are the accesses to allow; every other connection into the namespace is denied.
@@ -68,7 +71,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		if _, err := networkingv1.NewNetworkPolicy(ctx, name, &networkingv1.NetworkPolicyArgs{
 			Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: ns, Labels: kube.Labels(a.Service, nil)},
 			Spec: networkingv1.NetworkPolicySpecArgs{
-				PodSelector: metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{labels.App: pulumi.String(a.Service)}},
+				PodSelector: metav1.LabelSelectorArgs{MatchLabels: selector(a)},
 				PolicyTypes: ingress,
 				Ingress:     networkingv1.NetworkPolicyIngressRuleArray{rule},
 			},
@@ -77,4 +80,11 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		}
 	}
 	return n, ctx.RegisterResourceOutputs(n, pulumi.Map{})
+}
+
+func selector(a Access) pulumi.StringMap {
+	if a.Labels != nil {
+		return pulumi.ToStringMap(a.Labels)
+	}
+	return pulumi.StringMap{labels.App: pulumi.String(a.Service)}
 }

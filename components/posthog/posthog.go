@@ -122,8 +122,19 @@ func (s Service) Container(base kube.Container) kube.Container {
 // App is the deployed PostHog.
 type App struct {
 	pulumi.ResourceState
-	// URL is where users reach PostHog.
-	URL string
+	// URL is where users reach PostHog; Address the load balancer's address (IP or host name)
+	// that the domain's DNS record must point to ("" until the cloud assigns it, and on local).
+	URL     string
+	Address pulumi.StringOutput
+}
+
+// Edge is what the Ingresses name at the cluster's edge (components/edge on a cloud; nothing on
+// local): the IngressClass, the ClusterIssuer that issues the certificate ("" for none or a
+// Secret of the owner's), the allow-list Middleware of the app ("" for everyone), and what must
+// exist first.
+type Edge struct {
+	Class, Issuer, Middleware string
+	Ready                     []pulumi.Resource
 }
 
 // Args is PostHog's config and what it connects to: each data service's endpoint, which also
@@ -147,6 +158,7 @@ type Args struct {
 	SkipServiceVersionCheck string
 	// AwaitLoadBalancers waits for the Ingress to get an address.
 	AwaitLoadBalancers bool
+	Edge               Edge
 	Placement          kube.Placement
 }
 
@@ -278,7 +290,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			return nil, err
 		}
 	}
-	if err := newIngress(ctx, ph, args.AwaitLoadBalancers, p, child); err != nil {
+	if app.Address, err = newIngresses(ctx, ph, args.Edge, args.AwaitLoadBalancers, p, child); err != nil {
 		return nil, err
 	}
 	if err := ctx.RegisterResourceOutputs(app, pulumi.Map{"url": pulumi.String(app.URL)}); err != nil {
@@ -318,14 +330,45 @@ func sortedPairs(m map[string]string) []string {
 	return out
 }
 
-// newIngress routes the domain to the services by path, with TLS from TLSSecret.
-func newIngress(ctx *pulumi.Context, ph config.PostHog, await bool, p kube.Placement, opts ...pulumi.ResourceOption) error {
-	annotations := pulumi.StringMap{}
-	if !await {
-		annotations["pulumi.com/skipAwait"] = pulumi.String("true")
+// newIngresses route the domain to the services by path: one Ingress for the app (the UI and
+// API, behind the allow-list) and one for capture, open to every client, both on the edge's
+// class with the certificate's Secret. cert-manager issues the Secret through the app's Ingress
+// only: two Ingresses asking for one Secret would make two Certificates fight over it. It returns
+// the load balancer's address from the app Ingress's status.
+func newIngresses(ctx *pulumi.Context, ph config.PostHog, edge Edge, await bool, p kube.Placement,
+	opts ...pulumi.ResourceOption) (pulumi.StringOutput, error) {
+	var tls networkingv1.IngressTLSArray
+	switch ph.TLS {
+	case config.TLSLetsEncrypt:
+		tls = networkingv1.IngressTLSArray{networkingv1.IngressTLSArgs{Hosts: pulumi.ToStringArray([]string{ph.Domain}), SecretName: pulumi.String(TLSSecret)}}
+	case config.TLSSecret:
+		tls = networkingv1.IngressTLSArray{networkingv1.IngressTLSArgs{Hosts: pulumi.ToStringArray([]string{ph.Domain}), SecretName: pulumi.String(ph.TLSSecretName)}}
 	}
-	var paths networkingv1.HTTPIngressPathArray
+	var class pulumi.StringPtrInput
+	if edge.Class != "" {
+		class = pulumi.String(edge.Class)
+	}
+	opts = append(opts, pulumi.DependsOn(edge.Ready))
+	var address pulumi.StringOutput
 	for _, svc := range Services(ph) {
+		if len(svc.Paths) == 0 {
+			continue
+		}
+		annotations := pulumi.StringMap{}
+		if !await {
+			annotations["pulumi.com/skipAwait"] = pulumi.String("true")
+		}
+		name := "posthog-capture"
+		if svc.Name == "posthog-web" {
+			name = "posthog"
+			if edge.Issuer != "" {
+				annotations["cert-manager.io/cluster-issuer"] = pulumi.String(edge.Issuer)
+			}
+			if edge.Middleware != "" {
+				annotations["traefik.ingress.kubernetes.io/router.middlewares"] = pulumi.String(edge.Middleware)
+			}
+		}
+		var paths networkingv1.HTTPIngressPathArray
 		for _, path := range svc.Paths {
 			paths = append(paths, networkingv1.HTTPIngressPathArgs{
 				Path: pulumi.String(path), PathType: pulumi.String("Prefix"),
@@ -334,21 +377,38 @@ func newIngress(ctx *pulumi.Context, ph config.PostHog, await bool, p kube.Place
 				}},
 			})
 		}
+		ing, err := networkingv1.NewIngress(ctx, name, &networkingv1.IngressArgs{
+			Metadata: metav1.ObjectMetaArgs{
+				Name: pulumi.String(name), Namespace: p.Namespace,
+				Labels: kube.Labels("posthog", nil), Annotations: annotations,
+			},
+			Spec: networkingv1.IngressSpecArgs{
+				IngressClassName: class,
+				Tls:              tls,
+				Rules: networkingv1.IngressRuleArray{networkingv1.IngressRuleArgs{
+					Host: pulumi.String(ph.Domain),
+					Http: networkingv1.HTTPIngressRuleValueArgs{Paths: paths},
+				}},
+			},
+		}, opts...)
+		if err != nil {
+			return pulumi.StringOutput{}, err
+		}
+		if name == "posthog" {
+			address = ing.Status.ApplyT(func(s *networkingv1.IngressStatus) string {
+				if s == nil || s.LoadBalancer == nil || len(s.LoadBalancer.Ingress) == 0 {
+					return ""
+				}
+				lb := s.LoadBalancer.Ingress[0]
+				if lb.Ip != nil {
+					return *lb.Ip
+				}
+				if lb.Hostname != nil {
+					return *lb.Hostname
+				}
+				return ""
+			}).(pulumi.StringOutput)
+		}
 	}
-	_, err := networkingv1.NewIngress(ctx, "posthog", &networkingv1.IngressArgs{
-		Metadata: metav1.ObjectMetaArgs{
-			Name: pulumi.String("posthog"), Namespace: p.Namespace,
-			Labels: kube.Labels("posthog", nil), Annotations: annotations,
-		},
-		Spec: networkingv1.IngressSpecArgs{
-			Tls: networkingv1.IngressTLSArray{networkingv1.IngressTLSArgs{
-				Hosts: pulumi.ToStringArray([]string{ph.Domain}), SecretName: pulumi.String(TLSSecret),
-			}},
-			Rules: networkingv1.IngressRuleArray{networkingv1.IngressRuleArgs{
-				Host: pulumi.String(ph.Domain),
-				Http: networkingv1.HTTPIngressRuleValueArgs{Paths: paths},
-			}},
-		},
-	}, opts...)
-	return err
+	return address, nil
 }

@@ -1,0 +1,27 @@
+package config
+
+// Chart is a Helm chart pinned by repository, name and exact version, with where the values the
+// program sets were read.
+type Chart struct {
+	Repo, Name, Version, Source string
+}
+
+// The charts a cloud stack installs at its edge (components/edge). ingress-nginx, which
+// PostHog's own chart shipped, was retired in March 2026 (its README at helm-chart-4.15.1: no
+// further releases or security fixes): Traefik serves the same Ingress resources, with a
+// maintained release line.
+var (
+	Traefik = Chart{Repo: "https://traefik.github.io/charts", Name: "traefik", Version: "41.3.0",
+		Source: "traefik/traefik-helm-chart v41.3.0 (Traefik v3.7.11), traefik/values.yaml: ingressClass.{enabled,isDefaultClass,name}, " +
+			"providers.kubernetesIngress.publishedService.enabled, service.spec.externalTrafficPolicy (v40+), " +
+			"ports.web.http.redirections.entryPoint (v39+), ports.web.allowACMEByPass; CRDs (traefik.io/v1alpha1) in crds/"}
+	CertManager = Chart{Repo: "https://charts.jetstack.io", Name: "cert-manager", Version: "v1.21.1",
+		Source: "cert-manager/cert-manager v1.21.1, deploy/charts/cert-manager/values.yaml: crds.enabled, crds.keep; " +
+			"ClusterIssuer cert-manager.io/v1 spec.acme.solvers[].http01.ingress.ingressClassName"}
+)
+
+// Let's Encrypt's ACME directories.
+const (
+	LetsEncrypt        = "https://acme-v02.api.letsencrypt.org/directory"
+	LetsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory"
+)
