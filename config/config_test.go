@@ -263,6 +263,8 @@ func TestBadCloudConfig(t *testing.T) {
 			`posthog-deploy:posthog.tls: invalid value "acme": must be letsencrypt, secret, or none (local only)`},
 		{"a bad allow-list", validCloud("aws", "dev", map[string]string{"posthog": `{"acmeEmail": "ops@acme.example", "allowedSourceRanges": ["203.0.113.7/24"]}`}),
 			`posthog-deploy:posthog.allowedSourceRanges[0]: invalid value "203.0.113.7/24": must be a network such as 203.0.113.0/24`},
+		{"an allow-list behind DigitalOcean's proxying balancer", validCloud("digitalocean", "dev", map[string]string{"posthog": `{"acmeEmail": "ops@acme.example", "allowedSourceRanges": ["203.0.113.0/24"]}`}),
+			`posthog-deploy:posthog.allowedSourceRanges: invalid value [203.0.113.0/24]: must admit everyone (0.0.0.0/0) on digitalocean`},
 		{"network over AKS's pods", validCloud("azure", "dev", map[string]string{"cluster": `{"networkCidr": "10.244.0.0/16"}`}),
 			`posthog-deploy:cluster.networkCidr: invalid value "10.244.0.0/16": must not overlap the cluster's pods range 10.244.0.0/16: choose another network`},
 		{"network over GKE's services", validCloud("gcp", "dev", map[string]string{"cluster": `{"networkCidr": "10.64.0.0/12"}`}),

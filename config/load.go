@@ -262,6 +262,11 @@ func (c *Config) validate() Errors {
 		check(false, "posthog.tls", quote(ph.TLS), "must be letsencrypt, secret, or none (local only)")
 	}
 	check(len(ph.AllowedSourceRanges) > 0, "posthog.allowedSourceRanges", nil, "must list at least one network (0.0.0.0/0 for everyone)")
+	if f := Facts(c.Cloud); !f.StandIns && !f.ClientAddresses {
+		check(slices.ContainsFunc(ph.AllowedSourceRanges, func(r string) bool { return strings.HasSuffix(r, "/0") }),
+			"posthog.allowedSourceRanges", ph.AllowedSourceRanges, fmt.Sprintf("must admit everyone (0.0.0.0/0) on %s: its load "+
+				"balancer hands the ingress controller its own addresses, not the clients', so an allow-list would shut everyone out", c.Cloud))
+	}
 	for i, cidr := range ph.AllowedSourceRanges {
 		p, err := netip.ParsePrefix(cidr)
 		check(err == nil && p == p.Masked(), fmt.Sprintf("posthog.allowedSourceRanges[%d]", i), quote(cidr), "must be a network such as 203.0.113.0/24")

@@ -64,6 +64,11 @@ type CloudFacts struct {
 	DatabaseSizesGi []int
 	DatabaseBaseGi  map[string]int
 	DatabaseSource  string
+	// LoadBalancer are the annotations of the ingress controller's Service on this cloud, and
+	// ClientAddresses says its load balancer then hands the controller the clients' addresses
+	// (with externalTrafficPolicy Local), which the app's allow-list needs.
+	LoadBalancer    map[string]string
+	ClientAddresses bool
 	// Plan is the cloud's address plan for a network and a number of zones (see Addresses);
 	// nil where the stack creates no network.
 	Plan func(network string, zones int) Addresses
@@ -142,8 +147,12 @@ var Registry = []CloudFacts{
 		ObjectAPI:   S3,
 		TaintEffect: "NO_SCHEDULE",
 		Plan:        awsPlan,
-		Kubernetes:  []Support{{"1.35", "2027-03-27"}, {"1.36", "2027-08-02"}},
-		Postgres:    []Support{{"14", "2027-02-28"}},
+		// A Network Load Balancer keeps the client's address; the classic one a Service gets by
+		// default proxies TCP and hides it (cloud-provider-aws service annotations).
+		LoadBalancer:    map[string]string{"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"},
+		ClientAddresses: true,
+		Kubernetes:      []Support{{"1.35", "2027-03-27"}, {"1.36", "2027-08-02"}},
+		Postgres:        []Support{{"14", "2027-02-28"}},
 		PostgresSource: "RDS for PostgreSQL release calendar (via endoflife.date, 2026-08): after 2027-02-28 RDS enrolls 14 in " +
 			"paid Extended Support until 2030-02-28",
 		KubernetesSource: "EKS Kubernetes version calendar (docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html, " +
@@ -182,13 +191,15 @@ var Registry = []CloudFacts{
 		General: [2]string{"e2-standard-2", "e2-standard-4"}, ClickHouse: [2]string{"n2-highmem-2", "n2-highmem-8"},
 		Database: [2]string{"db-custom-1-3840", "db-custom-2-7680"},
 		Zoned:    true, LoadBalancers: true,
-		Secrets:        []string{"clickhousePassword", "postgresPassword", "secretKey"},
-		ObjectAPI:      S3,
-		TaintEffect:    "NO_SCHEDULE",
-		Plan:           gcpPlan,
-		Kubernetes:     []Support{{"1.35", "2027-04-11"}, {"1.36", "2027-08-09"}},
-		Postgres:       []Support{{"14", "2027-01-31"}},
-		PostgresSource: "Cloud SQL database version support policy: paid extended support of POSTGRES_14 from 2027-02-01",
+		Secrets:     []string{"clickhousePassword", "postgresPassword", "secretKey"},
+		ObjectAPI:   S3,
+		TaintEffect: "NO_SCHEDULE",
+		Plan:        gcpPlan,
+		// A passthrough Network Load Balancer: clients' addresses reach the nodes.
+		ClientAddresses: true,
+		Kubernetes:      []Support{{"1.35", "2027-04-11"}, {"1.36", "2027-08-09"}},
+		Postgres:        []Support{{"14", "2027-01-31"}},
+		PostgresSource:  "Cloud SQL database version support policy: paid extended support of POSTGRES_14 from 2027-02-01",
 		KubernetesSource: "GKE release schedule (cloud.google.com/kubernetes-engine/docs/release-schedule, via endoflife.date " +
 			"2026-08) and the Regular channel's versions (release notes, 2026-09)",
 		DataTypes: []string{"gcp:sql/databaseInstance:DatabaseInstance", "gcp:sql/database:Database", "gcp:storage/bucket:Bucket"},
@@ -281,8 +292,10 @@ var Registry = []CloudFacts{
 		ObjectAPI: AzureBlob, AccountNameMax: 24,
 		TaintEffect: "NoSchedule",
 		Plan:        azurePlan,
-		Kubernetes:  []Support{{"1.35", "2027-03-31"}, {"1.36", "2027-06-30"}},
-		Postgres:    []Support{{"14", "2026-12-11"}},
+		// The Standard Load Balancer does not proxy: clients' addresses reach the nodes.
+		ClientAddresses: true,
+		Kubernetes:      []Support{{"1.35", "2027-03-31"}, {"1.36", "2027-06-30"}},
+		Postgres:        []Support{{"14", "2026-12-11"}},
 		PostgresSource: "Azure Database for PostgreSQL version policy (2026-07): paid extended support of 14 from 2026-12-12 " +
 			"to 2029-11-11",
 		KubernetesSource: "AKS supported Kubernetes versions calendar (learn.microsoft.com/azure/aks/supported-kubernetes-" +

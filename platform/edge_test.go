@@ -31,6 +31,9 @@ func TestEveryCloudStackIsServedOverHTTPS(t *testing.T) {
 		if str(get(traefik, "values", "ingressClass", "name")) != "traefik" || str(get(traefik, "values", "service", "spec", "externalTrafficPolicy")) != "Local" {
 			t.Errorf("%s: Traefik's class or traffic policy: %v", s.name, get(traefik, "values"))
 		}
+		if s.cloud == "aws" && str(get(traefik, "values", "service", "annotations", "service.beta.kubernetes.io/aws-load-balancer-type")) != "nlb" {
+			t.Errorf("%s: Traefik is not behind a Network Load Balancer, which keeps clients' addresses", s.name)
+		}
 		if b, _ := boolean(get(obj(releases["cert-manager"]), "values", "crds", "enabled")); !b {
 			t.Errorf("%s: cert-manager without its CRDs", s.name)
 		}

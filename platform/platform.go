@@ -88,7 +88,8 @@ func Program(ctx *pulumi.Context) error {
 
 	var edgeOf posthog.Edge
 	if !config.Facts(cfg.Cloud).StandIns {
-		e, err := edge.New(ctx, "edge", edge.Args{Config: cfg.PostHog, Environment: cfg.Environment, Placement: place}, on)
+		e, err := edge.New(ctx, "edge", edge.Args{Config: cfg.PostHog, Environment: cfg.Environment,
+			LoadBalancer: config.Facts(cfg.Cloud).LoadBalancer, Placement: place}, on)
 		if err != nil {
 			return err
 		}

@@ -27,7 +27,9 @@ const (
 type Args struct {
 	Config      config.PostHog
 	Environment config.Environment
-	Placement   kube.Placement
+	// LoadBalancer are the cloud's annotations of the controller's Service (config.CloudFacts).
+	LoadBalancer map[string]string
+	Placement    kube.Placement
 }
 
 // Edge is what PostHog's Ingresses name: the class, the ClusterIssuer ("" unless Let's
@@ -62,7 +64,8 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			"providers": pulumi.Map{"kubernetesIngress": pulumi.Map{"enabled": pulumi.Bool(true),
 				"publishedService": pulumi.Map{"enabled": pulumi.Bool(true)}}},
 			// Local: the allow-list sees the client's address, not a node's.
-			"service":    pulumi.Map{"spec": pulumi.Map{"externalTrafficPolicy": pulumi.String("Local")}},
+			"service": pulumi.Map{"spec": pulumi.Map{"externalTrafficPolicy": pulumi.String("Local")},
+				"annotations": pulumi.ToStringMap(args.LoadBalancer)},
 			"deployment": pulumi.Map{"replicas": pulumi.Int(replicas)},
 			"ports": pulumi.Map{"web": pulumi.Map{
 				"http": pulumi.Map{"redirections": pulumi.Map{"entryPoint": pulumi.Map{
