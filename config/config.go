@@ -253,6 +253,16 @@ type PostHog struct {
 	AllowedSourceRanges []string `json:"allowedSourceRanges"`
 }
 
+// AppOpenToAll says the allow-list admits every address (a /0 range).
+func (p PostHog) AppOpenToAll() bool {
+	for _, r := range p.AllowedSourceRanges {
+		if strings.HasSuffix(r, "/0") {
+			return true
+		}
+	}
+	return false
+}
+
 // Where a stack's certificate comes from (PostHog.TLS).
 const (
 	TLSLetsEncrypt = "letsencrypt"

@@ -263,7 +263,7 @@ func (c *Config) validate() Errors {
 	}
 	check(len(ph.AllowedSourceRanges) > 0, "posthog.allowedSourceRanges", nil, "must list at least one network (0.0.0.0/0 for everyone)")
 	if f := Facts(c.Cloud); !f.StandIns && !f.ClientAddresses {
-		check(slices.ContainsFunc(ph.AllowedSourceRanges, func(r string) bool { return strings.HasSuffix(r, "/0") }),
+		check(ph.AppOpenToAll(),
 			"posthog.allowedSourceRanges", ph.AllowedSourceRanges, fmt.Sprintf("must admit everyone (0.0.0.0/0) on %s: its load "+
 				"balancer hands the ingress controller its own addresses, not the clients', so an allow-list would shut everyone out", c.Cloud))
 	}

@@ -126,9 +126,9 @@ func run(ctx context.Context, verb, name string, o options) error {
 			return err
 		}
 	}
-	failures := stack.WatchFailures()
 	switch verb {
 	case "up":
+		failures := stack.WatchFailures()
 		opts := []optup.Option{optup.ProgressStreams(os.Stdout), optup.ErrorProgressStreams(os.Stderr),
 			optup.EventStreams(failures.Events())}
 		if o.policyPack != "" {
@@ -168,6 +168,7 @@ func run(ctx context.Context, verb, name string, o options) error {
 		}
 		return nil
 	case "destroy":
+		failures := stack.WatchFailures()
 		_, err := s.Destroy(ctx, optdestroy.ProgressStreams(os.Stdout), optdestroy.ErrorProgressStreams(os.Stderr),
 			optdestroy.EventStreams(failures.Events()))
 		return explained(err, failures)

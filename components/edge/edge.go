@@ -5,8 +5,6 @@
 package edge
 
 import (
-	"strings"
-
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -111,7 +109,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		e.Ready = append(e.Ready, issuer)
 	}
 
-	if !everyone(ph.AllowedSourceRanges) {
+	if !ph.AppOpenToAll() {
 		mw, err := apiextensions.NewCustomResource(ctx, AllowList, &apiextensions.CustomResourceArgs{
 			ApiVersion: pulumi.String("traefik.io/v1alpha1"), Kind: pulumi.String("Middleware"),
 			Metadata:    metav1.ObjectMetaArgs{Name: pulumi.String(AllowList), Namespace: args.Placement.Namespace},
@@ -125,14 +123,4 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		e.Ready = append(e.Ready, mw)
 	}
 	return e, ctx.RegisterResourceOutputs(e, pulumi.Map{"class": pulumi.String(Class), "issuer": pulumi.String(e.Issuer)})
-}
-
-// everyone says the ranges admit every IPv4 address.
-func everyone(ranges []string) bool {
-	for _, r := range ranges {
-		if strings.HasSuffix(r, "/0") {
-			return true
-		}
-	}
-	return false
 }
