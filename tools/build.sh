@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds one pinned tool from its tools/<module> into ./bin, from the Go module proxy only.
 #
-#   tools/build.sh pulumi|pulumi-resource-kubernetes|kwok|kube|kubectl|etcd
+#   tools/build.sh pulumi|pulumi-resource-kubernetes|kwok|kube|kubectl|etcd|promtool|prometheus-crds
 #
 # A built binary is cached under $TOOLS_CACHE keyed by the hash of its module's go.mod, go.sum,
 # link flags and Go version, so a fresh clone on a warm machine only copies it; a cold machine
@@ -15,6 +15,10 @@ PULUMI_VERSION=v3.259.0
 PROVIDER_VERSION=2.0.0
 KWOK_VERSION=v0.7.0
 K8S_VERSION=1.33.3
+# Prometheus 3.16.0 is module version v0.316.0 (Prometheus tags its Go module v0.<major><minor>.<patch>).
+PROMETHEUS_VERSION=3.16.0
+# The Prometheus operator of kube-prometheus-stack 88.5.3 (config.KubePrometheusStack).
+PROMETHEUS_OPERATOR_VERSION=v0.93.1
 
 log() { echo "[tools] $*" >&2; }
 
@@ -45,13 +49,26 @@ kube_ldflags() {
   echo "$ld"
 }
 
-case ${1:?usage: $0 pulumi|pulumi-resource-kubernetes|kwok|kube|kubectl|etcd} in
+case ${1:?usage: $0 pulumi|pulumi-resource-kubernetes|kwok|kube|kubectl|etcd|promtool|prometheus-crds} in
   pulumi)
     build pulumi "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
       github.com/pulumi/pulumi/pkg/v3/cmd/pulumi ;;
   pulumi-resource-kubernetes)
     build pulumi-kubernetes "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v2/pkg/version.Version=$PROVIDER_VERSION" \
       github.com/pulumi/pulumi-kubernetes/provider/v2/cmd/pulumi-resource-kubernetes ;;
+  promtool)
+    # Prometheus' own rule checker and rule unit-test runner, which the monitoring tests run.
+    build promtool "-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION" \
+      github.com/prometheus/prometheus/cmd/promtool ;;
+  prometheus-crds)
+    # The operator's CRDs of PodMonitor, ServiceMonitor and PrometheusRule, from its Go module
+    # (example/prometheus-operator-crd), for the local control plane's strict validation.
+    dir=$(cd "$ROOT/tools/promtool" && go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+    mkdir -p "$BIN/crds"
+    for k in podmonitors servicemonitors prometheusrules; do
+      cmp -s "$dir/example/prometheus-operator-crd/monitoring.coreos.com_$k.yaml" "$BIN/crds/$k.yaml" 2>/dev/null ||
+        cp -f "$dir/example/prometheus-operator-crd/monitoring.coreos.com_$k.yaml" "$BIN/crds/$k.yaml"
+    done ;;
   kwok)
     build kwok "-s -w" sigs.k8s.io/kwok/cmd/kwok ;;
   kube)

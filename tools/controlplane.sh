@@ -3,6 +3,9 @@
 # etcd (Debian), kube-apiserver, kube-controller-manager and kube-scheduler (built by
 # tools/build.sh), and kwok simulating three nodes, one in each of three zones, so that zone
 # spreading is real scheduling, and static volumes on each node behind a default StorageClass.
+# The Prometheus operator's CRDs (PodMonitor, ServiceMonitor, PrometheusRule; tools/build.sh
+# prometheus-crds) are installed as on a cluster running kube-prometheus-stack, so that the API
+# server validates the monitoring objects against the upstream schemas.
 # Everything listens on 127.0.0.1 and is stopped by PID.
 #
 #   tools/controlplane.sh start|stop|status|running   (running: exit 0 if the API server runs)
@@ -155,6 +158,9 @@ start() {
     wait_for "node-$i ready" 60 kubectl --kubeconfig="$KCFG" wait --for=condition=Ready "node/node-$i" --timeout=1s
   done
   volumes
+  kubectl --kubeconfig="$KCFG" apply --server-side -f "$BIN/crds/" >/dev/null
+  wait_for "the Prometheus operator's CRDs" 60 kubectl --kubeconfig="$KCFG" wait --for=condition=Established \
+    crd/podmonitors.monitoring.coreos.com crd/servicemonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com --timeout=1s
   log "ready in $((SECONDS - t0))s: ${#ZONES[@]} nodes in zones ${ZONES[*]}; export KUBECONFIG=$KCFG"
 }
 
