@@ -20,6 +20,17 @@ var (
 			"ClusterIssuer cert-manager.io/v1 spec.acme.solvers[].http01.ingress.ingressClassName"}
 )
 
+// KubePrometheusStack is the Prometheus operator, Prometheus, Alertmanager, Grafana,
+// kube-state-metrics and the kubelet's scrape a cloud stack installs when monitoring.stack is
+// "install" (components/monitoring); its operator v0.93.1 is the CRD version the local control
+// plane installs (tools/build.sh prometheus-crds).
+var KubePrometheusStack = Chart{Repo: "https://prometheus-community.github.io/helm-charts", Name: "kube-prometheus-stack", Version: "88.5.3",
+	Source: "prometheus-community/helm-charts kube-prometheus-stack-88.5.3 (appVersion v0.93.1, kubeVersion >=1.25.0-0), values.yaml: " +
+		"prometheus.prometheusSpec.{rule,serviceMonitor,podMonitor,probe}SelectorNilUsesHelmValues (true selects only release: <release>), " +
+		"retention, retentionSize, replicas, storageSpec.volumeClaimTemplate.spec; alertmanager.alertmanagerSpec.{replicas,storage}; " +
+		"grafana.persistence; grafana.sidecar.dashboards label grafana_dashboard=\"1\" searchNamespace ALL; kubelet.serviceMonitor.kubelet " +
+		"true scrapes kubelet_volume_stats_*"}
+
 // Let's Encrypt's ACME directories.
 const (
 	LetsEncrypt        = "https://acme-v02.api.letsencrypt.org/directory"

@@ -63,6 +63,7 @@ type Config struct {
 	PgBouncer   PgBouncer
 	ObjectStore ObjectStore
 	PostHog     PostHog
+	Monitoring  Monitoring
 	Secrets     Secrets
 }
 

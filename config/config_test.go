@@ -140,6 +140,16 @@ func TestBadConfig(t *testing.T) {
 			[]string{`posthog-deploy:posthog.image: invalid value "posthog/posthog@sha256:abcd": must tag a version, such as 1.43.0`}},
 		{"one pgbouncer in prod", valid("prod", map[string]string{"pgbouncer": `{"replicas": 1}`}),
 			[]string{"posthog-deploy:pgbouncer.replicas: invalid value 1: must be at least 2 in prod"}},
+		{"monitoring stack unknown", valid("dev", map[string]string{"monitoring": `{"stack": "grafana-cloud"}`}),
+			[]string{`posthog-deploy:monitoring.stack: invalid value "grafana-cloud": must be "install" (the stack installs kube-prometheus-stack) or "existing"`}},
+		{"monitoring installed on local", valid("dev", map[string]string{"monitoring": `{"stack": "install"}`}),
+			[]string{`posthog-deploy:monitoring.stack: invalid value "install": must be "existing" on local`}},
+		{"monitoring label not a label", valid("dev", map[string]string{"monitoring": `{"labels": {"release": "kube prometheus"}}`}),
+			[]string{`posthog-deploy:monitoring.labels.release: invalid value "kube prometheus": must be a Kubernetes label`}},
+		{"integrity check schedule", valid("dev", map[string]string{"monitoring": `{"integritySchedule": "every 6 hours"}`}),
+			[]string{`posthog-deploy:monitoring.integritySchedule: invalid value "every 6 hours": must be a cron schedule of five fields`}},
+		{"backup slack", valid("dev", map[string]string{"monitoring": `{"backupSlackHours": 0}`}),
+			[]string{"posthog-deploy:monitoring.backupSlackHours: invalid value 0: must be from 1 to 48"}},
 		{"secret missing", func() source { s := valid("dev", nil); delete(s.values, "secretKey"); return s }(),
 			[]string{"posthog-deploy:secretKey: is required: set it with `pulumi config set --secret posthog-deploy:secretKey <value>`"}},
 		{"secret in plain text", func() source { s := valid("dev", nil); s.secrets["postgresPassword"] = false; return s }(),
@@ -384,6 +394,47 @@ func TestCloudFactsAreDatedAndSourced(t *testing.T) {
 		}
 		if (f.DatabaseSizesGi != nil || f.DatabaseBaseGi != nil) && f.DatabaseSource == "" {
 			t.Errorf("%s: database sizes without a source", f.Cloud)
+		}
+	}
+}
+
+func TestCronGapIsTheLongestWaitBetweenRuns(t *testing.T) {
+	for _, tc := range []struct {
+		schedule string
+		want     time.Duration
+	}{
+		{"0 2 * * *", 24 * time.Hour},
+		{"30 */6 * * *", 6 * time.Hour},
+		// Weekdays only: Friday 02:00 to Monday 02:00.
+		{"0 2 * * 1-5", 72 * time.Hour},
+		{"0 2,14 * * *", 12 * time.Hour},
+		// The 31st: from May 31st to July 31st (61 days; January to March is 60 in a leap year).
+		{"0 0 31 * *", 61 * 24 * time.Hour},
+	} {
+		got, err := CronGap(tc.schedule)
+		if err != nil || got != tc.want {
+			t.Errorf("CronGap(%q) = %v, %v; want %v", tc.schedule, got, err, tc.want)
+		}
+	}
+	if _, err := CronGap("0 0 30 2 *"); err == nil {
+		t.Error("CronGap accepted a schedule that never runs (February 30th)")
+	}
+}
+
+func TestMonitoringIsOnInStagingAndProd(t *testing.T) {
+	for _, env := range Environments {
+		for _, cloud := range Clouds() {
+			m := Defaults(cloud, env).Monitoring
+			if m.Enabled != (env != Dev) {
+				t.Errorf("%s/%s: monitoring.enabled defaults to %t", cloud, env, m.Enabled)
+			}
+			want := MonitoringInstall
+			if Facts(cloud).StandIns {
+				want = MonitoringExisting
+			}
+			if m.Stack != want {
+				t.Errorf("%s/%s: monitoring.stack defaults to %q, want %q", cloud, env, m.Stack, want)
+			}
 		}
 	}
 }

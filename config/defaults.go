@@ -74,6 +74,7 @@ func Defaults(cloud Cloud, env Environment) *Config {
 			TLS:     TLSNone, AllowedSourceRanges: []string{"0.0.0.0/0"},
 		},
 	}
+	c.Monitoring = monitoringDefaults(cloud, env)
 	if env == Prod {
 		c.ClickHouse.Shards = 2
 	}

@@ -36,6 +36,7 @@ var Keys = []Key{
 	{Name: "pgbouncer", Object: true, Description: "PgBouncer: image, replicas, poolSize, maxClientConnections."},
 	{Name: "objectStore", Object: true, Description: "Buckets: bucketPrefix (global names), noncurrentVersionDays; image, clientImage, storage on local."},
 	{Name: "posthog", Object: true, Description: "PostHog: image, domain, web, events, plugins, workers."},
+	{Name: "monitoring", Object: true, Description: "Monitoring: enabled (staging and prod), stack (install or existing), namespace (Prometheus'), labels, backupSlackHours, integritySchedule, retentionDays, storage."},
 	{Name: "secretKey", Secret: true, Description: "Django's SECRET_KEY, at least 32 characters (secret)."},
 	{Name: "postgresPassword", Secret: true, Description: "The PostgreSQL password, at least 16 characters (secret; not on digitalocean)."},
 	{Name: "clickhousePassword", Secret: true, Description: "The ClickHouse password, at least 16 characters (secret)."},

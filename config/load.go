@@ -63,6 +63,7 @@ func Parse(src Source) (*Config, error) {
 	decode(src, "pgbouncer", &c.PgBouncer, &errs)
 	decode(src, "objectStore", &c.ObjectStore, &errs)
 	decode(src, "posthog", &c.PostHog, &errs)
+	decode(src, "monitoring", &c.Monitoring, &errs)
 	c.Secrets = secrets(src, Facts(cloud).Secrets, &errs)
 	errs = append(errs, c.validate()...)
 	if !Facts(cloud).StandIns {
@@ -261,6 +262,7 @@ func (c *Config) validate() Errors {
 	default:
 		check(false, "posthog.tls", quote(ph.TLS), "must be letsencrypt, secret, or none (local only)")
 	}
+	c.validateMonitoring(check)
 	check(len(ph.AllowedSourceRanges) > 0, "posthog.allowedSourceRanges", nil, "must list at least one network (0.0.0.0/0 for everyone)")
 	if f := Facts(c.Cloud); !f.StandIns && !f.ClientAddresses {
 		check(ph.AppOpenToAll(),

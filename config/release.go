@@ -34,6 +34,14 @@ type Release struct {
 	// Curl runs the Jobs and init containers that speak HTTP: it triggers the backups and
 	// fetches a cloud's CA bundle.
 	Curl Pin
+	// Exporters serve the metrics of the services that have no Prometheus endpoint of their
+	// own; Pushgateway keeps the integrity check's results; Lister (rclone) lists every cloud's
+	// buckets for the check (components/monitoring).
+	RedisExporter, PgBouncerExporter, PostgresExporter, KafkaExporter Pin
+	Pushgateway, Lister                                               Pin
+	// ClickHouseGroup is the consumer group of ClickHouse's Kafka engine tables; IngestionGroup
+	// the plugin server's ingestion group: the groups whose lag the alerts watch.
+	ClickHouseGroup, IngestionGroup string
 	// Topics are the Kafka topics the release's services produce to and consume from. PostHog
 	// never creates them and the brokers do not auto-create, so the platform creates exactly these.
 	Topics []string
@@ -170,6 +178,38 @@ var posthog143 = Release{
 		Source: "curl/curl-container 8.11.1 (create_base_image.sh): alpine with curl.se's extract of Mozilla's roots " +
 			"at /cacert.pem (CURL_CA_BUNDLE); runs as curl_user, a name without a fixed uid",
 	},
+	RedisExporter: Pin{
+		Image: Image{Ref: "oliver006/redis_exporter:v1.88.0", User: User{59000, 59000}},
+		Source: "oliver006/redis_exporter v1.88.0: Dockerfile USER 59000:59000, EXPOSE 9121; REDIS_ADDR; --check-single-keys " +
+			"db0=celery exports redis_key_size{db,key} (exporter/keys.go)",
+	},
+	PgBouncerExporter: Pin{
+		Image: Image{Ref: "prometheuscommunity/pgbouncer-exporter:v0.12.1", User: User{65534, 65534}},
+		Source: "prometheus-community/pgbouncer_exporter v0.12.1: Dockerfile USER nobody (busybox: 65534), EXPOSE 9127; " +
+			"PGBOUNCER_EXPORTER_CONNECTION_STRING to the admin console; SHOW POOLS gauges (collector.go)",
+	},
+	PostgresExporter: Pin{
+		Image: Image{Ref: "quay.io/prometheuscommunity/postgres-exporter:v0.20.1", User: User{65534, 65534}},
+		Source: "prometheus-community/postgres_exporter v0.20.1: Dockerfile USER nobody, listens on :9187; DATA_SOURCE_URI, " +
+			"DATA_SOURCE_USER, DATA_SOURCE_PASS; pg_up, pg_stat_database_numbackends, pg_settings_max_connections",
+	},
+	KafkaExporter: Pin{
+		Image: Image{Ref: "danielqsj/kafka-exporter:v1.9.0", User: User{65534, 65534}},
+		Source: "danielqsj/kafka_exporter v1.9.0: Dockerfile USER nobody, EXPOSE 9308; --kafka.server, --kafka.version; it " +
+			"exits when no broker answers at start; a partition without a leader has no kafka_topic_partition_leader series",
+	},
+	Pushgateway: Pin{
+		Image:  Image{Ref: "prom/pushgateway:v1.11.1", User: User{65534, 65534}},
+		Source: "prometheus/pushgateway v1.11.1: Dockerfile USER 65534, EXPOSE 9091; /-/ready, /-/healthy",
+	},
+	Lister: Pin{
+		Image: Image{Ref: "rclone/rclone:1.72.0", User: User{65534, 65534}},
+		Source: "rclone/rclone v1.72.0: Dockerfile FROM alpine (sh, sed, awk), no USER (runs here as nobody, with " +
+			"RCLONE_CACHE_DIR on the pod's scratch volume); remotes from RCLONE_CONFIG_<NAME>_<OPTION>; s3 and azureblob " +
+			"env_auth; size --json prints {\"count\",\"bytes\",\"sizeless\"} (cmd/size/size.go)",
+	},
+	ClickHouseGroup: "group1",
+	IngestionGroup:  "clickhouse-ingestion",
 	Topics: []string{
 		"events_plugin_ingestion",
 		"conversion_events_buffer",

@@ -137,7 +137,9 @@ func TestReleaseImagesMatchTheirFacts(t *testing.T) {
 	}
 	r := Current()
 	for name, pin := range map[string]Pin{"clickhouse": r.ClickHouse, "backup": r.Backup, "kafka": r.Kafka,
-		"zookeeper": r.ZooKeeper, "redis": r.Redis, "postgres": r.Postgres, "pgbouncer": r.PgBouncer} {
+		"zookeeper": r.ZooKeeper, "redis": r.Redis, "postgres": r.Postgres, "pgbouncer": r.PgBouncer,
+		"redis exporter": r.RedisExporter, "pgbouncer exporter": r.PgBouncerExporter, "postgres exporter": r.PostgresExporter,
+		"kafka exporter": r.KafkaExporter, "pushgateway": r.Pushgateway, "lister": r.Lister} {
 		row, ok := rows[Repository(pin.Image.Ref)]
 		if !ok {
 			t.Errorf("%s: no facts for %s in %s", name, Repository(pin.Image.Ref), facts.Path)
