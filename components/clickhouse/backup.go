@@ -67,14 +67,15 @@ func backupAgent(b config.Backup, store foundation.ObjectStorage, t Topology, sh
 		vars = append(vars, corev1.EnvVarArgs{Name: pulumi.String(k), Value: pulumi.String(env[k])})
 	}
 	c := kube.Container{
-		Name:      "backup",
-		Image:     b.Image,
-		Command:   []string{"clickhouse-backup", "server"},
-		Env:       vars,
-		Ports:     []kube.Port{{Name: "backup-api", Port: BackupPort}},
-		Resources: kube.Resources{CPU: "100m", Memory: "512Mi"},
-		Readiness: kube.TCPProbe("backup-api", 15),
-		Liveness:  kube.TCPProbe("backup-api", 30),
+		SharesData: true,
+		Name:       "backup",
+		Image:      b.Image,
+		Command:    []string{"clickhouse-backup", "server"},
+		Env:        vars,
+		Ports:      []kube.Port{{Name: "backup-api", Port: BackupPort}},
+		Resources:  kube.Resources{CPU: "100m", Memory: "512Mi"},
+		Readiness:  kube.TCPProbe("backup-api", 15),
+		Liveness:   kube.TCPProbe("backup-api", 30),
 	}
 	if store.Credentials != nil {
 		c.EnvFrom = corev1.EnvFromSourceArray{corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(backupKeys)}}}

@@ -69,6 +69,15 @@ func ReplicaConfig(t Topology, r Replica, cold *ColdDisk) string {
 	return document(parts...)
 }
 
+// ColdDiskName is the object disk's name in the storage configuration (system.disks).
+const ColdDiskName = "cold"
+
+// ColdPrefix is where in the data bucket a replica's cold disk writes: each replica its own
+// copy, so nothing is shared between replicas (zero-copy stays off).
+func ColdPrefix(t Topology, r Replica) string {
+	return fmt.Sprintf("clickhouse-cold/%s/%s", t.Cluster, r.Name)
+}
+
 // ColdDisk is the object-storage tier: a bucket URL (endpoint/bucket/, path style) under which
 // every replica gets its own prefix.
 type ColdDisk struct {
@@ -81,9 +90,9 @@ type ColdDisk struct {
 // environment (or workload identity), never from this file.
 func (c ColdDisk) storage(t Topology, r Replica) node {
 	return el("storage_configuration",
-		el("disks", el("cold",
+		el("disks", el(ColdDiskName,
 			leaf("type", "s3"),
-			leaf("endpoint", fmt.Sprintf("%sclickhouse-cold/%s/%s/", c.BucketURL, t.Cluster, r.Name)),
+			leaf("endpoint", c.BucketURL+ColdPrefix(t, r)+"/"),
 			leaf("use_environment_credentials", "true"),
 			leaf("metadata_path", "/var/lib/clickhouse/disks/cold/"))),
 		el("policies", el("default",

@@ -116,11 +116,28 @@ type Args struct {
 	Config    config.Kafka
 	Topics    []string
 	ZooKeeper kube.Endpoint
+	// Exporter, when set, runs kafka_exporter: partitions and consumer-group lag.
+	Exporter  *config.Image
 	Placement kube.Placement
 }
 
+// ExporterApp is kafka_exporter's Deployment; ExporterPort its metrics port (:9308).
+const (
+	ExporterApp  = "kafka-exporter"
+	ExporterPort = 9308
+)
+
+// servers are kafka_exporter's --kafka.server flags, one per broker.
+func servers(addresses []string) []string {
+	var out []string
+	for _, a := range addresses {
+		out = append(out, "--kafka.server="+a)
+	}
+	return out
+}
+
 // New deploys the brokers and the Job that creates the topics, with the retention config
-// derived from the volume.
+// derived from the volume, and kafka_exporter when asked.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Cluster, error) {
 	k, p, ns := args.Config, args.Placement, args.Placement.NamespaceName
 	c := &Cluster{Endpoint: kube.Endpoint{Hosts: Hosts(k.Brokers, ns), Port: Port}}
@@ -183,6 +200,17 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}, p, child, pulumi.DependsOn([]pulumi.Resource{set}))
 	if err != nil {
 		return nil, err
+	}
+	if args.Exporter != nil {
+		// kafka_exporter (v1.9.0) reads partitions and consumer groups from the brokers; it exits
+		// when none answers at its start, so it follows the topics.
+		if _, err := kube.NewStateless(ctx, kube.Stateless{
+			Name: ExporterApp, Min: 1, Max: 1, Selector: kube.Labels(ExporterApp, nil),
+			Container: kube.Exporter(*args.Exporter, ExporterPort, nil,
+				append(servers(c.Endpoint.Addresses()), "--kafka.version="+config.VersionOf(k.Image.Ref))...),
+		}, p, child, pulumi.DependsOn([]pulumi.Resource{topics})); err != nil {
+			return nil, err
+		}
 	}
 	c.Endpoint.Ready = []pulumi.Resource{topics}
 	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{"hosts": pulumi.ToStringArray(c.Endpoint.Addresses())}); err != nil {

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"sort"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -139,8 +140,10 @@ type Container struct {
 	Name string
 	// Image is the image and the user it runs as: the container runs as that uid and gid, never
 	// as root, where the image has a numeric user (config.Release); otherwise as the image says.
-	Image     config.Image
-	Command   []string
+	Image   config.Image
+	Command []string
+	// Args are passed to the image's own entrypoint (when Command is empty).
+	Args      []string
 	Env       corev1.EnvVarArray
 	EnvFrom   corev1.EnvFromSourceArray
 	Ports     []Port
@@ -151,6 +154,31 @@ type Container struct {
 	Startup *corev1.ProbeArgs
 	// Mounts put the pod's volumes (config, data, scratch) into the container.
 	Mounts []Mount
+	// SharesData, for a StatefulSet's sidecar, mounts the set's data volume where the main
+	// container has it (a backup agent reads what the server writes).
+	SharesData bool
+}
+
+// MetricsPort names the container port a workload serves Prometheus metrics on, which its
+// PodMonitor scrapes.
+const MetricsPort = "metrics"
+
+// Exporter is a sidecar that serves a service's metrics for Prometheus on port, configured by
+// env (and args to its entrypoint).
+func Exporter(image config.Image, port int, env map[string]pulumi.StringInput, args ...string) Container {
+	var vars corev1.EnvVarArray
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		vars = append(vars, corev1.EnvVarArgs{Name: pulumi.String(k), Value: env[k]})
+	}
+	return Container{Name: MetricsPort, Image: image, Env: vars, Args: args,
+		Ports:     []Port{{Name: MetricsPort, Port: port}},
+		Resources: Resources{CPU: "50m", Memory: "64Mi"},
+		Readiness: TCPProbe(MetricsPort, 15)}
 }
 
 // Mount puts a volume at a path in the container; with File, only that key of a config volume,
@@ -210,10 +238,15 @@ func (c Container) args(name string) corev1.ContainerArgs {
 	if u := c.Image.User; u.UID > 0 {
 		security.RunAsUser, security.RunAsGroup, security.RunAsNonRoot = pulumi.Int(int(u.UID)), pulumi.Int(int(u.GID)), pulumi.Bool(true)
 	}
+	var args pulumi.StringArrayInput
+	if len(c.Args) > 0 {
+		args = pulumi.ToStringArray(c.Args)
+	}
 	return corev1.ContainerArgs{
 		Name:            pulumi.String(name),
 		Image:           pulumi.String(c.Image.Ref),
 		Command:         pulumi.ToStringArray(c.Command),
+		Args:            args,
 		Env:             c.Env,
 		EnvFrom:         c.EnvFrom,
 		Ports:           ports,

@@ -36,13 +36,25 @@ func TestSpreadIsHardOverZonesOnlyForQuorums(t *testing.T) {
 	}
 }
 
-func TestSidecarsSeeTheDataVolume(t *testing.T) {
-	got := sidecars([]Container{{Name: "backup", Image: config.Image{Ref: "a:1"}, Resources: Resources{CPU: "1", Memory: "1Gi"}}}, "/var/lib/clickhouse")
+func TestSidecarsSeeTheDataVolumeOnlyWhenTheyShareIt(t *testing.T) {
+	res := Resources{CPU: "1", Memory: "1Gi"}
+	got := sidecars([]Container{
+		{Name: "backup", Image: config.Image{Ref: "a:1"}, Resources: res, SharesData: true},
+		{Name: "metrics", Image: config.Image{Ref: "b:1"}, Resources: res},
+	}, "/var/lib/clickhouse")
 	c := got[0].(corev1.ContainerArgs)
-	mounts := c.VolumeMounts.(corev1.VolumeMountArray)
+	mounts, _ := c.VolumeMounts.(corev1.VolumeMountArray)
+	if len(mounts) != 1 {
+		t.Fatalf("the backup agent has mounts %v, want the data volume", c.VolumeMounts)
+	}
 	m := mounts[0].(corev1.VolumeMountArgs)
 	if c.Name != pulumi.String("backup") || m.Name != pulumi.String("data") || m.MountPath != pulumi.String("/var/lib/clickhouse") {
 		t.Errorf("sidecar = %v with mount %v", c.Name, m)
+	}
+	if e := got[1].(corev1.ContainerArgs); e.VolumeMounts != nil {
+		if ms, _ := e.VolumeMounts.(corev1.VolumeMountArray); len(ms) > 0 {
+			t.Errorf("the exporter mounts %v: it must not see the data", ms)
+		}
 	}
 }
 

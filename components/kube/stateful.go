@@ -14,7 +14,8 @@ type Stateful struct {
 	Name      string
 	Replicas  int
 	Container Container
-	// Sidecars run beside the container and see the same data volume (e.g. a backup agent).
+	// Sidecars run beside the container; those that share its data (a backup agent) see the
+	// same data volume, the others (an exporter) do not.
 	Sidecars []Container
 	// Selector is the labels that select this set's pods (see Labels).
 	Selector pulumi.StringMap
@@ -135,11 +136,14 @@ func NewBudget(ctx *pulumi.Context, name string, ns pulumi.StringInput, selector
 	}, opts...)
 }
 
-// sidecars are the set's extra containers, each with the data volume at the same path.
+// sidecars are the pod's extra containers, those that share the data with a set's data volume
+// at the same path (dataPath; none for a Deployment's).
 func sidecars(cs []Container, dataPath string) corev1.ContainerArray {
 	var out corev1.ContainerArray
 	for _, c := range cs {
-		c.Mounts = append([]Mount{{Volume: "data", Path: dataPath}}, c.Mounts...)
+		if dataPath != "" && c.SharesData {
+			c.Mounts = append([]Mount{{Volume: "data", Path: dataPath}}, c.Mounts...)
+		}
 		out = append(out, c.args(c.Name))
 	}
 	return out

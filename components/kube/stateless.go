@@ -16,6 +16,8 @@ type Stateless struct {
 	Name      string
 	Min, Max  int
 	Container Container
+	// Sidecars run beside the container (an exporter of its metrics).
+	Sidecars []Container
 	// Init runs to completion before the container starts (e.g. waiting for migrations).
 	Init     []Container
 	Selector pulumi.StringMap
@@ -52,7 +54,7 @@ func NewStateless(ctx *pulumi.Context, s Stateless, p Placement, opts ...pulumi.
 				Metadata: metav1.ObjectMetaArgs{Labels: s.Selector, Annotations: s.PodAnnotations},
 				Spec: corev1.PodSpecArgs{
 					InitContainers:            initContainers(s.Init),
-					Containers:                corev1.ContainerArray{s.Container.args(s.Name)},
+					Containers:                append(corev1.ContainerArray{s.Container.args(s.Name)}, sidecars(s.Sidecars, "")...),
 					Volumes:                   volumes(s.Volumes),
 					SecurityContext:           podSecurity(s.Container.Image),
 					TopologySpreadConstraints: spread(s.Selector, p, false),
@@ -60,7 +62,7 @@ func NewStateless(ctx *pulumi.Context, s Stateless, p Placement, opts ...pulumi.
 				},
 			},
 		},
-	}, append([]pulumi.ResourceOption{awaitFor("Deployment", append([]Container{s.Container}, s.Init...)...)}, opts...)...)
+	}, append([]pulumi.ResourceOption{awaitFor("Deployment", append(append([]Container{s.Container}, s.Init...), s.Sidecars...)...)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}

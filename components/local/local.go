@@ -38,8 +38,13 @@ func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.
 		return nil, err
 	}
 	on := pulumi.Composite(under, pulumi.Provider(k8s.Provider))
+	var exporter *config.Image
+	if cfg.Monitoring.Enabled {
+		image := config.Current().PostgresExporter.Image
+		exporter = &image
+	}
 	pg, err := postgres.New(ctx, postgres.Name, postgres.Args{
-		Config: cfg.Postgres, Password: cfg.Secrets.PostgresPassword, Placement: k8s.Placement,
+		Config: cfg.Postgres, Password: cfg.Secrets.PostgresPassword, Placement: k8s.Placement, Exporter: exporter,
 	}, on)
 	if err != nil {
 		return nil, err

@@ -26,11 +26,15 @@ type Access struct {
 	// Labels select the service's pods instead of its app label (pods another controller
 	// makes, such as cert-manager's HTTP-01 solvers).
 	Labels map[string]string
+	// ScrapePorts are the named ports that pods of the Scrapers namespace (Prometheus) may reach.
+	ScrapePorts []string
 }
 
 // Args are the accesses to allow; every other connection into the namespace is denied.
 type Args struct {
-	Access    []Access
+	Access []Access
+	// Scrapers is the namespace Prometheus scrapes from ("" when nothing is scraped).
+	Scrapers  string
 	Placement kube.Placement
 }
 
@@ -66,6 +70,31 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 						Values: pulumi.ToStringArray(a.Clients)},
 				}},
 			}}
+		}
+		if len(a.ScrapePorts) > 0 && args.Scrapers != "" {
+			var ports networkingv1.NetworkPolicyPortArray
+			for _, port := range a.ScrapePorts {
+				ports = append(ports, networkingv1.NetworkPolicyPortArgs{Port: pulumi.String(port)})
+			}
+			rule := networkingv1.NetworkPolicyIngressRuleArgs{
+				From: networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{NamespaceSelector: metav1.LabelSelectorArgs{
+					MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(args.Scrapers)}}}},
+				Ports: ports,
+			}
+			name := "allow-metrics-" + a.Service
+			if _, err := networkingv1.NewNetworkPolicy(ctx, name, &networkingv1.NetworkPolicyArgs{
+				Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: ns, Labels: kube.Labels(a.Service, nil)},
+				Spec: networkingv1.NetworkPolicySpecArgs{
+					PodSelector: metav1.LabelSelectorArgs{MatchLabels: selector(a)},
+					PolicyTypes: ingress,
+					Ingress:     networkingv1.NetworkPolicyIngressRuleArray{rule},
+				},
+			}, child); err != nil {
+				return nil, err
+			}
+		}
+		if !a.Public && len(a.Clients) == 0 {
+			continue // only scraped
 		}
 		name := "allow-" + a.Service
 		if _, err := networkingv1.NewNetworkPolicy(ctx, name, &networkingv1.NetworkPolicyArgs{

@@ -6,8 +6,10 @@ package pgbouncer
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
@@ -38,9 +40,14 @@ type Args struct {
 	// Upstream is the PostgreSQL server, with how to verify its certificate.
 	Upstream foundation.Postgres
 	// Fetch is the image that fetches a CA bundle the cloud publishes as a file.
-	Fetch     config.Image
+	Fetch config.Image
+	// Exporter, when set, serves PgBouncer's pools as metrics beside each replica.
+	Exporter  *config.Image
 	Placement kube.Placement
 }
+
+// ExporterPort is pgbouncer_exporter's (v0.12.1, :9127).
+const ExporterPort = 9127
 
 // Ini renders pgbouncer.ini for the database name on host:port. Clients authenticate with
 // SCRAM against userlist.txt, whose password PgBouncer also uses to log in to the server.
@@ -92,13 +99,26 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	child := pulumi.Parent(pooler)
 	labels := kube.Labels(Name, nil)
-	ini := up.Host.ApplyT(func(host string) string { return Ini(pb, host, up.Port, up.Database, up.TLS) }).(pulumi.StringOutput)
+	ini := up.Host.ApplyT(func(host string) string {
+		ini := Ini(pb, host, up.Port, up.Database, up.TLS)
+		if args.Exporter != nil {
+			// The exporter asks the admin console SHOW POOLS/STATS as PostHog's user ([pgbouncer]
+			// is the ini's last section).
+			ini += "stats_users = " + up.User + "\n"
+		}
+		return ini
+	}).(pulumi.StringOutput)
 	if _, err := kube.NewConfigMap(ctx, Name, p.Namespace, labels, pulumi.StringMap{"pgbouncer.ini": ini}, child); err != nil {
 		return nil, err
 	}
 	users := up.Password.ApplyT(func(pw string) string { return Userlist(up.User, pw) }).(pulumi.StringOutput)
-	if _, err := kube.NewSecret(ctx, Name, p.Namespace, labels,
-		pulumi.StringMap{"userlist.txt": pulumi.ToSecret(users).(pulumi.StringOutput)}, child); err != nil {
+	secret := pulumi.StringMap{"userlist.txt": pulumi.ToSecret(users).(pulumi.StringOutput)}
+	if args.Exporter != nil {
+		secret[exporterDSN] = up.Password.ApplyT(func(pw string) string {
+			return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/pgbouncer?sslmode=disable", up.User, url.QueryEscape(pw), Port)
+		}).(pulumi.StringOutput)
+	}
+	if _, err := kube.NewSecret(ctx, Name, p.Namespace, labels, secret, child); err != nil {
 		return nil, err
 	}
 	config := kube.Mount{Volume: "config", Path: ConfDir}
@@ -122,6 +142,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			Liveness:  kube.TCPProbe("postgres", 20),
 			Mounts:    mounts,
 		},
+		Sidecars:       exporter(args.Exporter),
 		Init:           fetchCA,
 		Volumes:        volumes,
 		PodAnnotations: pulumi.StringMap{"posthog-deploy/config-hash": pulumi.ToSecret(hash).(pulumi.StringOutput)},
@@ -134,4 +155,18 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	return pooler, nil
+}
+
+// exporterDSN is the key of the exporter's connection string in the pooler's Secret.
+const exporterDSN = "exporter-dsn"
+
+// exporter is pgbouncer_exporter beside a replica, reading its admin console as PostHog's user.
+func exporter(image *config.Image) []kube.Container {
+	if image == nil {
+		return nil
+	}
+	e := kube.Exporter(*image, ExporterPort, nil)
+	e.Env = corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("PGBOUNCER_EXPORTER_CONNECTION_STRING"), ValueFrom: corev1.EnvVarSourceArgs{
+		SecretKeyRef: corev1.SecretKeySelectorArgs{Name: pulumi.String(Name), Key: pulumi.String(exporterDSN)}}}}
+	return []kube.Container{e}
 }

@@ -31,9 +31,14 @@ type Server struct {
 type Args struct {
 	Config config.Postgres
 	// Password is PostHog's user's password, a Pulumi secret.
-	Password  pulumi.StringOutput
+	Password pulumi.StringOutput
+	// Exporter, when set, serves PostgreSQL's metrics beside it.
+	Exporter  *config.Image
 	Placement kube.Placement
 }
+
+// ExporterPort is postgres_exporter's (v0.20.1, :9187).
+const ExporterPort = 9187
 
 // New deploys one PostgreSQL server with PostHog's database and user.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Server, error) {
@@ -49,6 +54,15 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	secretEnv := corev1.EnvFromSourceArray{corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(Name)}}}
 	ready := kube.ExecProbe(10, "pg_isready", "-U", db.User, "-d", db.Name, "-h", "127.0.0.1")
+	var sidecars []kube.Container
+	if args.Exporter != nil {
+		e := kube.Exporter(*args.Exporter, ExporterPort, map[string]pulumi.StringInput{
+			"DATA_SOURCE_URI":  pulumi.Sprintf("127.0.0.1:%d/%s?sslmode=disable", Port, db.Name),
+			"DATA_SOURCE_USER": pulumi.String(db.User)})
+		e.Env = append(e.Env, corev1.EnvVarArgs{Name: pulumi.String("DATA_SOURCE_PASS"), ValueFrom: corev1.EnvVarSourceArgs{
+			SecretKeyRef: corev1.SecretKeySelectorArgs{Name: pulumi.String(Name), Key: pulumi.String("POSTGRES_PASSWORD")}}})
+		sidecars = append(sidecars, e)
+	}
 	set, err := kube.NewStateful(ctx, kube.Stateful{
 		Name:     Name,
 		Replicas: 1,
@@ -66,6 +80,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			Readiness: ready,
 			Liveness:  kube.TCPProbe("postgres", 15),
 		},
+		Sidecars: sidecars,
 		DataPath: "/var/lib/postgresql/data",
 		Storage:  pg.Storage,
 	}, p, child)

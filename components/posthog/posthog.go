@@ -35,8 +35,12 @@ const (
 	TLSSecret = "posthog-tls"
 	// webPort is gunicorn's (bin/docker-server); pluginPort the plugin server's health server,
 	// fixed in its source (plugin-server/src/main/services/http-server.ts).
-	webPort    = 8000
-	pluginPort = 6738
+	webPort = 8000
+	// gunicornMetricsPort serves the web processes' Prometheus metrics (bin/docker-server sets
+	// PROMETHEUS_METRICS_EXPORT_PORT=8001 and gunicorn.config.py starts the server, at 1.43.0);
+	// the plugin server serves its own at /_metrics on its port (src/main/services/http-server.ts).
+	gunicornMetricsPort = 8001
+	pluginPort          = 6738
 )
 
 // Service is one PostHog service: a Deployment of the PostHog image running Command, with the
@@ -48,9 +52,13 @@ type Service struct {
 	// PLUGIN_SERVER_MODE for a plugin server that runs one capability only.
 	Env map[string]string
 	// Port is served over HTTP; 0 for a service with no port (the worker).
-	Port      int
-	Readiness *corev1.ProbeArgs
-	Liveness  *corev1.ProbeArgs
+	Port int
+	// Metrics is where the service serves Prometheus metrics: a port of its own ("" and 0 for
+	// none), or MetricsPath on Port.
+	MetricsPort int
+	MetricsPath string
+	Readiness   *corev1.ProbeArgs
+	Liveness    *corev1.ProbeArgs
 	// Startup covers the first start: every bin/ script runs bin/migrate-check first, and the
 	// plugin server opens its port only once Kafka, PostgreSQL, Redis and ClickHouse answer.
 	Startup   *corev1.ProbeArgs
@@ -83,15 +91,15 @@ func Services(ph config.PostHog) []Service {
 	workerStart := *workerPing
 	workerStart.PeriodSeconds, workerStart.FailureThreshold = pulumi.Int(60), pulumi.Int(15)
 	return []Service{
-		{Name: "posthog-web", Command: []string{"./bin/docker-server"}, Port: webPort,
+		{Name: "posthog-web", Command: []string{"./bin/docker-server"}, Port: webPort, MetricsPort: gunicornMetricsPort,
 			Readiness: webReady, Liveness: webLive, Startup: webStart,
 			Scale: ph.Web, Resources: kube.Resources{CPU: "500m", Memory: "1Gi"}, Paths: []string{"/"}},
-		{Name: "posthog-events", Command: []string{"./bin/docker-server"}, Port: webPort,
+		{Name: "posthog-events", Command: []string{"./bin/docker-server"}, Port: webPort, MetricsPort: gunicornMetricsPort,
 			Readiness: eventsReady, Liveness: eventsLive, Startup: eventsStart,
 			Scale: ph.Events, Resources: kube.Resources{CPU: "500m", Memory: "1Gi"},
 			Paths: []string{"/e", "/capture", "/batch", "/decide", "/track", "/engage", "/s"}},
 		// --no-restart-loop: Kubernetes restarts it, not the script's own loop.
-		{Name: "posthog-plugins", Command: []string{"./bin/plugin-server", "--no-restart-loop"}, Port: pluginPort,
+		{Name: "posthog-plugins", Command: []string{"./bin/plugin-server", "--no-restart-loop"}, Port: pluginPort, MetricsPath: "/_metrics",
 			Readiness: kube.HTTPProbe("/_ready", "http", 10), Liveness: pluginLive, Startup: kube.Patient(pluginLive, 900),
 			Scale: ph.Plugins, Resources: kube.Resources{CPU: "500m", Memory: "1Gi"}},
 		// Two Celery processes: without --concurrency Celery starts one per CPU of the node.
@@ -115,6 +123,9 @@ func (s Service) Container(base kube.Container) kube.Container {
 	}
 	if s.Port != 0 {
 		c.Ports = []kube.Port{{Name: "http", Port: s.Port}}
+	}
+	if s.MetricsPort != 0 {
+		c.Ports = append(c.Ports, kube.Port{Name: kube.MetricsPort, Port: s.MetricsPort})
 	}
 	return c
 }

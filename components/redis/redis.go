@@ -43,9 +43,14 @@ func (s *Server) URL() string {
 
 // Args is Redis's config and where it runs.
 type Args struct {
-	Config    config.Redis
+	Config config.Redis
+	// Exporter, when set, serves Redis's metrics (and the Celery queue's length) beside it.
+	Exporter  *config.Image
 	Placement kube.Placement
 }
+
+// ExporterPort is redis_exporter's (v1.88.0 --web.listen-address :9121).
+const ExporterPort = 9121
 
 // New deploys Redis.
 func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOption) (*Server, error) {
@@ -53,6 +58,12 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	s := &Server{Endpoint: kube.Endpoint{Hosts: []string{kube.PodHosts(Name, 1, p.NamespaceName)[0]}, Port: Port}}
 	if err := ctx.RegisterComponentResource("posthog-deploy:data:Redis", name, s, opts...); err != nil {
 		return nil, err
+	}
+	var sidecars []kube.Container
+	if args.Exporter != nil {
+		// The Celery queue is the list "celery" of db 0 (PostHog 1.43.0 posthog/celery.py).
+		sidecars = append(sidecars, kube.Exporter(*args.Exporter, ExporterPort, map[string]pulumi.StringInput{
+			"REDIS_ADDR": pulumi.Sprintf("redis://127.0.0.1:%d", Port), "REDIS_EXPORTER_CHECK_SINGLE_KEYS": pulumi.String("db0=celery")}))
 	}
 	set, err := kube.NewStateful(ctx, kube.Stateful{
 		Name:     Name,
@@ -66,6 +77,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			Readiness: kube.ExecProbe(10, "redis-cli", "ping"),
 			Liveness:  kube.TCPProbe("redis", 15),
 		},
+		Sidecars: sidecars,
 		DataPath: DataPath,
 		Storage:  r.Storage,
 	}, p, pulumi.Parent(s))

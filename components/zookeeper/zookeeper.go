@@ -43,8 +43,21 @@ type Ensemble struct {
 
 // Args is the ensemble's config and where it runs.
 type Args struct {
-	Config    config.ZooKeeper
+	Config config.ZooKeeper
+	// Metrics turns on ZooKeeper's Prometheus metrics provider on MetricsPort.
+	Metrics   bool
 	Placement kube.Placement
+}
+
+// MetricsPort is the Prometheus metrics provider's (httpPort, default 7000 in 3.8.6
+// PrometheusMetricsProvider.java); the official image's lib/ carries the provider's jars.
+const MetricsPort = 7000
+
+// MetricsConfig are the zoo.cfg lines that serve Prometheus metrics on MetricsPort. Debian's
+// 3.8.0, which the tests run, lacks the provider (ZooKeeper would not start): Config leaves them out.
+func MetricsConfig() string {
+	return "metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n" +
+		fmt.Sprintf("metricsProvider.httpPort=%d\n", MetricsPort) + "metricsProvider.exportJvmInfo=true\n"
 }
 
 // Hosts returns the members' stable DNS names in namespace ns.
@@ -121,6 +134,11 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	child := pulumi.Parent(e)
 	selector := kube.Labels(Name, nil)
 	zooCfg := Config(zk, Members(zk.Replicas, ns), DataDir, ClientPort)
+	ports := []kube.Port{{Name: "follower", Port: QuorumPort}, {Name: "election", Port: ElectionPort}}
+	if args.Metrics {
+		zooCfg += MetricsConfig()
+		ports = append(ports, kube.Port{Name: kube.MetricsPort, Port: MetricsPort})
+	}
 	if _, err := kube.NewConfigMap(ctx, Name, p.Namespace, selector, pulumi.StringMap{"zoo.cfg": pulumi.String(zooCfg)}, child); err != nil {
 		return nil, err
 	}
@@ -136,7 +154,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			Env: corev1.EnvVarArray{
 				corev1.EnvVarArgs{Name: pulumi.String("SERVER_JVMFLAGS"), Value: pulumi.String("-Xms512m -Xmx512m")},
 			},
-			Ports:     append(clientPorts, kube.Port{Name: "follower", Port: QuorumPort}, kube.Port{Name: "election", Port: ElectionPort}),
+			Ports:     append(clientPorts, ports...),
 			Resources: kube.Resources{CPU: "250m", Memory: "1Gi"},
 			Readiness: kube.ExecProbe(10, "bash", "-c", ReadyScript(ClientPort)),
 			Liveness:  kube.ExecProbe(15, "bash", "-c", LiveScript(ClientPort)),
