@@ -10,7 +10,7 @@ CONTROLPLANE := tools/controlplane.sh
 KUBECONFIG_LOCAL := $(CURDIR)/.work/controlplane/kubeconfig
 GO_TEST_FLAGS ?=
 
-.PHONY: help tools test-deps driver policy-pack policy docs up down test unit e2e lint bench clean
+.PHONY: help tools test-deps promtool driver policy-pack policy docs up down test unit e2e lint bench clean
 
 help:
 	@echo "make up      deploy the local stack onto a local control plane (builds what is missing)"
@@ -27,6 +27,7 @@ tools:
 	@tools/build.sh pulumi-resource-kubernetes
 	@tools/build.sh kwok
 	@tools/build.sh kube
+	@tools/build.sh prometheus-crds
 
 ## test-deps: Debian's ZooKeeper, PgBouncer, PostgreSQL and Redis, which the unit tests run for real
 ## (our zoo.cfg as a three-node ensemble, our pgbouncer.ini in front of a TLS-only PostgreSQL, our
@@ -41,6 +42,10 @@ test-deps:
 	  { $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }; \
 	fi
 
+## promtool: Prometheus' rule checker, which the monitoring tests run on every rule file
+promtool:
+	@tools/build.sh promtool
+
 driver:
 	@go build -o bin/stack ./cmd/stack
 
@@ -52,9 +57,10 @@ policy-pack:
 policy:
 	go test -count=1 -v -run 'TestShippedStacksAreClean|TestUnsafeVariantsAreCaught' ./policies/
 
-## docs: regenerate docs/policies.md from the rules
+## docs: regenerate docs/policies.md from the policy rules, and docs/monitoring.md's alerts from the rule files
 docs:
 	go test ./policies/rules -run TestDocsAreGenerated -update
+	go test ./components/monitoring -run TestDocsAreGenerated -update
 
 up: tools driver policy-pack
 	@$(CONTROLPLANE) start
@@ -76,7 +82,7 @@ lint:
 	go vet ./...
 
 # No build tags: a tag is part of every package's cache key, and would compile the SDKs twice.
-unit: test-deps
+unit: test-deps promtool
 	go test $(GO_TEST_FLAGS) $$(go list ./... | grep -v /e2e$$)
 
 e2e: tools driver policy-pack

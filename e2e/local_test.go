@@ -24,6 +24,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/posthog-deploy/posthog-deploy/components/monitoring"
 	"github.com/posthog-deploy/posthog-deploy/platform"
 	"github.com/posthog-deploy/posthog-deploy/platform/capture"
 	"github.com/posthog-deploy/posthog-deploy/platform/stack"
@@ -234,7 +235,8 @@ func TestLocalStackUpIdempotentDestroy(t *testing.T) {
 		for _, d := range deps.Items {
 			available[d.Metadata.Name] = d.Status.AvailableReplicas >= 1
 		}
-		for _, name := range []string{"pgbouncer", "posthog-web", "posthog-events", "posthog-plugins", "posthog-worker"} {
+		for _, name := range []string{"pgbouncer", "posthog-web", "posthog-events", "posthog-plugins", "posthog-worker",
+			"kafka-exporter", "pushgateway"} {
 			if !available[name] {
 				t.Errorf("Deployment %s not available", name)
 			}
@@ -332,6 +334,54 @@ func TestLocalStackUpIdempotentDestroy(t *testing.T) {
 		c.kubectl(t, &pdbs, "get", "poddisruptionbudgets")
 		if len(pdbs.Items) < 7 {
 			t.Errorf("%d PodDisruptionBudgets, want ZooKeeper's and each ClickHouse shard's", len(pdbs.Items))
+		}
+	})
+
+	t.Run("the monitors, the alerts and the dashboard reached the cluster", func(t *testing.T) {
+		cfg, err := capture.StackFile(filepath.Join(root, "stacks", "Pulumi.local.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := cfg.Parse()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var monitors list
+		c.kubectl(t, &monitors, "get", "podmonitors.monitoring.coreos.com")
+		got := map[string]bool{}
+		for _, m := range monitors.Items {
+			got[m.Metadata.Name] = true
+		}
+		targets := platform.Targets(parsed)
+		for _, target := range targets {
+			if !got[target.Job] {
+				t.Errorf("no PodMonitor %s in the cluster", target.Job)
+			}
+		}
+		if !got[monitoring.PushgatewayTarget.Job] || len(got) != len(targets)+1 {
+			t.Errorf("PodMonitors %v, want one per target and the Pushgateway's", got)
+		}
+		var rule struct {
+			Spec struct {
+				Groups []struct {
+					Rules []struct {
+						Alert string `json:"alert"`
+					} `json:"rules"`
+				} `json:"groups"`
+			} `json:"spec"`
+		}
+		c.kubectl(t, &rule, "get", "prometheusrules.monitoring.coreos.com", "posthog-alerts")
+		alerts := 0
+		for _, g := range rule.Spec.Groups {
+			alerts += len(g.Rules)
+		}
+		if alerts < 30 {
+			t.Errorf("the PrometheusRule in the cluster holds %d alerts", alerts)
+		}
+		var dashboards list
+		c.kubectl(t, &dashboards, "get", "configmaps", "-l", "grafana_dashboard=1")
+		if len(dashboards.Items) == 0 {
+			t.Error("no dashboard ConfigMap with the Grafana sidecar's label")
 		}
 	})
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/posthog-deploy/posthog-deploy/config/labels"
+	"github.com/posthog-deploy/posthog-deploy/platform"
 )
 
 // Every stack isolates its namespace and admits each service's clients only: each client named
@@ -22,6 +23,8 @@ func TestNetworkPoliciesAdmitExactlyTheClients(t *testing.T) {
 			}
 		}
 		admits := map[string][]string{} // service → clients ("*" for anyone)
+		scraped := map[string]string{}  // service → the namespace that scrapes it
+		cfg := s.cfg
 		denyAll := false
 		for _, r := range ofType(s.rs, "kubernetes:networking.k8s.io/v1:NetworkPolicy") {
 			spec := get(obj(r), "spec")
@@ -42,6 +45,10 @@ func TestNetworkPoliciesAdmitExactlyTheClients(t *testing.T) {
 					continue
 				}
 				for _, peer := range from.ArrayValue() {
+					if ns := get(peer, "namespaceSelector", "matchLabels"); ns.IsObject() {
+						scraped[service] = str(ns.ObjectValue()["kubernetes.io/metadata.name"])
+						continue
+					}
 					for _, e := range get(peer, "podSelector", "matchExpressions").ArrayValue() {
 						for _, v := range get(e, "values").ArrayValue() {
 							admits[service] = append(admits[service], v.StringValue())
@@ -52,6 +59,21 @@ func TestNetworkPoliciesAdmitExactlyTheClients(t *testing.T) {
 		}
 		if !denyAll {
 			t.Errorf("%s: no default deny of ingress in the namespace", s.name)
+		}
+		for service, ns := range scraped {
+			if !cfg.Monitoring.Enabled || ns != cfg.Monitoring.Namespace {
+				t.Errorf("%s: %s may be scraped from namespace %q, with monitoring.enabled %t", s.name, service, ns, cfg.Monitoring.Enabled)
+			}
+			if !pods[service] {
+				t.Errorf("%s: a policy lets Prometheus scrape %q, which no pod of the stack is", s.name, service)
+			}
+		}
+		if cfg.Monitoring.Enabled {
+			for _, target := range platform.Targets(cfg) {
+				if _, ok := scraped[target.App]; !ok && admits[target.App] == nil {
+					t.Errorf("%s: nothing lets Prometheus reach %s's metrics", s.name, target.App)
+				}
+			}
 		}
 		for service, clients := range admits {
 			if !pods[service] {

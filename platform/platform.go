@@ -17,7 +17,9 @@ import (
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
 	"github.com/posthog-deploy/posthog-deploy/components/gcp"
 	"github.com/posthog-deploy/posthog-deploy/components/kafka"
+	"github.com/posthog-deploy/posthog-deploy/components/kube"
 	"github.com/posthog-deploy/posthog-deploy/components/local"
+	"github.com/posthog-deploy/posthog-deploy/components/monitoring"
 	"github.com/posthog-deploy/posthog-deploy/components/netpol"
 	"github.com/posthog-deploy/posthog-deploy/components/objectstore"
 	"github.com/posthog-deploy/posthog-deploy/components/pgbouncer"
@@ -58,12 +60,19 @@ func Program(ctx *pulumi.Context) error {
 	}
 	place, on := f.Placement, pulumi.Provider(f.Provider)
 
-	zk, err := zookeeper.New(ctx, zookeeper.Name, zookeeper.Args{Config: cfg.ZooKeeper, Placement: place}, on)
+	metrics := cfg.Monitoring.Enabled
+	exporter := func(p config.Pin) *config.Image {
+		if !metrics {
+			return nil
+		}
+		return &p.Image
+	}
+	zk, err := zookeeper.New(ctx, zookeeper.Name, zookeeper.Args{Config: cfg.ZooKeeper, Metrics: metrics, Placement: place}, on)
 	if err != nil {
 		return err
 	}
 	kf, err := kafka.New(ctx, kafka.Name, kafka.Args{
-		Config: cfg.Kafka, Topics: release.Topics, ZooKeeper: zk.Endpoint, Placement: place,
+		Config: cfg.Kafka, Topics: release.Topics, ZooKeeper: zk.Endpoint, Exporter: exporter(release.KafkaExporter), Placement: place,
 	}, on)
 	if err != nil {
 		return err
@@ -75,12 +84,13 @@ func Program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
-	rd, err := redis.New(ctx, redis.Name, redis.Args{Config: cfg.Redis, Placement: place}, on)
+	rd, err := redis.New(ctx, redis.Name, redis.Args{Config: cfg.Redis, Exporter: exporter(release.RedisExporter), Placement: place}, on)
 	if err != nil {
 		return err
 	}
 	pool, err := pgbouncer.New(ctx, pgbouncer.Name, pgbouncer.Args{
-		Config: cfg.PgBouncer, Upstream: f.Postgres, Fetch: cfg.Postgres.ClientImage, Placement: place,
+		Config: cfg.PgBouncer, Upstream: f.Postgres, Fetch: cfg.Postgres.ClientImage, Exporter: exporter(release.PgBouncerExporter),
+		Placement: place,
 	}, on)
 	if err != nil {
 		return err
@@ -107,7 +117,16 @@ func Program(ctx *pulumi.Context) error {
 		return err
 	}
 
-	if _, err := netpol.New(ctx, "network-policies", netpol.Args{Access: Access(cfg), Placement: place}, on); err != nil {
+	if metrics {
+		if _, err := monitoring.New(ctx, "monitoring", Monitoring(cfg, ch.Topology, f.ObjectStorage, place), on); err != nil {
+			return err
+		}
+	}
+	scrapers := ""
+	if metrics {
+		scrapers = cfg.Monitoring.Namespace
+	}
+	if _, err := netpol.New(ctx, "network-policies", netpol.Args{Access: Access(cfg), Scrapers: scrapers, Placement: place}, on); err != nil {
 		return err
 	}
 
@@ -152,15 +171,26 @@ func Access(cfg *config.Config) []netpol.Access {
 	}
 	app = append(app, posthog.MigrateApp)
 	with := func(clients ...string) []string { return append(append([]string{}, app...), clients...) }
+	metrics := []string{kube.MetricsPort}
 	access := []netpol.Access{
-		{Service: zookeeper.Name, Clients: []string{zookeeper.Name, kafka.Name, clickhouse.App}},
+		{Service: zookeeper.Name, Clients: []string{zookeeper.Name, kafka.Name, clickhouse.App}, ScrapePorts: metrics},
 		{Service: kafka.Name, Clients: with(kafka.Name, clickhouse.App, kafka.TopicsApp)},
-		// The backup Jobs call the clickhouse-backup sidecar's API in the replicas' pods.
-		{Service: clickhouse.App, Clients: with(clickhouse.App, clickhouse.BackupApp)},
-		{Service: redis.Name, Clients: app},
-		{Service: pgbouncer.Name, Clients: app},
+		// The backup Jobs call the clickhouse-backup sidecar's API in the replicas' pods; the
+		// integrity check asks the replicas what their cold disks reference.
+		{Service: clickhouse.App, Clients: with(clickhouse.App, clickhouse.BackupApp),
+			ScrapePorts: []string{"metrics", "backup-api"}},
+		{Service: redis.Name, Clients: app, ScrapePorts: metrics},
+		{Service: pgbouncer.Name, Clients: app, ScrapePorts: metrics},
 		{Service: "posthog-web", Public: true},
 		{Service: "posthog-events", Public: true},
+	}
+	if cfg.Monitoring.Enabled {
+		access = append(access,
+			netpol.Access{Service: kafka.ExporterApp, ScrapePorts: metrics},
+			netpol.Access{Service: "posthog-plugins", ScrapePorts: []string{"http"}},
+			netpol.Access{Service: monitoring.PushgatewayApp, Clients: []string{monitoring.IntegrityApp}, ScrapePorts: []string{"http"}})
+		access[1].Clients = append(access[1].Clients, kafka.ExporterApp)
+		access[2].Clients = append(access[2].Clients, monitoring.IntegrityApp)
 	}
 	if cfg.PostHog.TLS == config.TLSLetsEncrypt {
 		// cert-manager's HTTP-01 solver pods (pkg/apis/acme/v1 SolverIdentificationLabelKey, set
@@ -171,8 +201,11 @@ func Access(cfg *config.Config) []netpol.Access {
 	if config.Facts(cfg.Cloud).StandIns {
 		access = append(access,
 			// The migrations connect directly; the services through PgBouncer.
-			netpol.Access{Service: postgres.Name, Clients: []string{pgbouncer.Name, posthog.MigrateApp}},
+			netpol.Access{Service: postgres.Name, Clients: []string{pgbouncer.Name, posthog.MigrateApp}, ScrapePorts: metrics},
 			netpol.Access{Service: objectstore.Name, Clients: with(clickhouse.App, objectstore.BucketsApp)})
+		if cfg.Monitoring.Enabled {
+			access[len(access)-1].Clients = append(access[len(access)-1].Clients, monitoring.IntegrityApp)
+		}
 	}
 	return access
 }

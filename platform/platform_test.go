@@ -90,7 +90,7 @@ func TestLocalStack(t *testing.T) {
 	}
 	deps := ofType(rs, deployment)
 	if got := slices.Sorted(maps.Keys(deps)); !slices.Equal(got,
-		[]string{"pgbouncer", "posthog-events", "posthog-plugins", "posthog-web", "posthog-worker"}) {
+		[]string{"kafka-exporter", "pgbouncer", "posthog-events", "posthog-plugins", "posthog-web", "posthog-worker", "pushgateway"}) {
 		t.Errorf("Deployments = %v", got)
 	}
 	replica := str(get(obj(ofType(rs, configMap)["chi-posthog-1-1"]), "data", "replica.xml"))
@@ -353,8 +353,17 @@ func TestEveryShardIsBackedUpToTheVersionedBucket(t *testing.T) {
 func TestAutoscaledDeploymentsLeaveReplicasToTheirHPA(t *testing.T) {
 	rs := stack(t, "prod", nil)
 	hpas := ofType(rs, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+	// Singletons by design: a second kafka_exporter would report every lag series twice, and
+	// the integrity jobs push to one Pushgateway, which a second replica would split.
+	singletons := map[string]bool{"kafka-exporter": true, "pushgateway": true}
 	for name, d := range ofType(rs, deployment) {
 		replicas := get(obj(d), "spec", "replicas")
+		if singletons[name] {
+			if !replicas.IsNumber() || replicas.NumberValue() != 1 {
+				t.Errorf("%s has replicas %v; it must run exactly once", name, replicas)
+			}
+			continue
+		}
 		if hpa, scaled := hpas[name]; scaled {
 			if !replicas.IsNull() {
 				t.Errorf("%s sets replicas %v beside its HPA: every update would scale it back down", name, replicas)

@@ -94,6 +94,9 @@ func TestEveryResourceSitsUnderAComponent(t *testing.T) {
 		if s.cloud != "local" {
 			want = append(want, "posthog-deploy:edge:Edge")
 		}
+		if s.cfg.Monitoring.Enabled {
+			want = append(want, "posthog-deploy:monitoring:Monitoring")
+		}
 		slices.Sort(want)
 		if !slices.Equal(roots, want) {
 			t.Errorf("%s: the stack's root holds %v, want %v", s.name, roots, want)

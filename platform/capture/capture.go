@@ -95,6 +95,20 @@ func StackFile(path string) (Config, error) {
 	return c, nil
 }
 
+// Parse is the stack's config as the program sees it: config.Parse over these values.
+func (c Config) Parse() (*config.Config, error) { return config.Parse(source(c)) }
+
+type source Config
+
+func (s source) Get(key string) (string, bool) {
+	v, ok := s.Values[config.Namespace+":"+key]
+	return v, ok
+}
+
+func (s source) IsSecret(key string) bool {
+	return slices.Contains(s.Secrets, config.Namespace+":"+key)
+}
+
 type mocks struct {
 	stack     string
 	mu        sync.Mutex
