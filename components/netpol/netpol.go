@@ -54,7 +54,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	}
 	child := pulumi.Parent(n)
 	ns := args.Placement.Namespace
-	ingress := pulumi.ToStringArray([]string{"Ingress"})
+	ingress := pulumi.ToStringArray(ingressOnly)
 	if _, err := networkingv1.NewNetworkPolicy(ctx, DenyAll, &networkingv1.NetworkPolicyArgs{
 		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(DenyAll), Namespace: ns, Labels: kube.Labels(DenyAll, nil)},
 		Spec:     networkingv1.NetworkPolicySpecArgs{PodSelector: metav1.LabelSelectorArgs{}, PolicyTypes: ingress},
@@ -81,34 +81,33 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 					MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(args.Scrapers)}}}},
 				Ports: ports,
 			}
-			name := "allow-metrics-" + a.Service
-			if _, err := networkingv1.NewNetworkPolicy(ctx, name, &networkingv1.NetworkPolicyArgs{
-				Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: ns, Labels: kube.Labels(a.Service, nil)},
-				Spec: networkingv1.NetworkPolicySpecArgs{
-					PodSelector: metav1.LabelSelectorArgs{MatchLabels: selector(a)},
-					PolicyTypes: ingress,
-					Ingress:     networkingv1.NetworkPolicyIngressRuleArray{rule},
-				},
-			}, child); err != nil {
+			if err := allow(ctx, "allow-metrics-"+a.Service, ns, a, rule, child); err != nil {
 				return nil, err
 			}
 		}
 		if !a.Public && len(a.Clients) == 0 {
 			continue // only scraped
 		}
-		name := "allow-" + a.Service
-		if _, err := networkingv1.NewNetworkPolicy(ctx, name, &networkingv1.NetworkPolicyArgs{
-			Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: ns, Labels: kube.Labels(a.Service, nil)},
-			Spec: networkingv1.NetworkPolicySpecArgs{
-				PodSelector: metav1.LabelSelectorArgs{MatchLabels: selector(a)},
-				PolicyTypes: ingress,
-				Ingress:     networkingv1.NetworkPolicyIngressRuleArray{rule},
-			},
-		}, child); err != nil {
+		if err := allow(ctx, "allow-"+a.Service, ns, a, rule, child); err != nil {
 			return nil, err
 		}
 	}
 	return n, ctx.RegisterResourceOutputs(n, pulumi.Map{})
+}
+
+var ingressOnly = []string{"Ingress"}
+
+// allow admits rule's traffic to a's pods, in a policy of its own.
+func allow(ctx *pulumi.Context, name string, ns pulumi.StringInput, a Access, rule networkingv1.NetworkPolicyIngressRuleArgs, opts ...pulumi.ResourceOption) error {
+	_, err := networkingv1.NewNetworkPolicy(ctx, name, &networkingv1.NetworkPolicyArgs{
+		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: ns, Labels: kube.Labels(a.Service, nil)},
+		Spec: networkingv1.NetworkPolicySpecArgs{
+			PodSelector: metav1.LabelSelectorArgs{MatchLabels: selector(a)},
+			PolicyTypes: pulumi.ToStringArray(ingressOnly),
+			Ingress:     networkingv1.NetworkPolicyIngressRuleArray{rule},
+		},
+	}, opts...)
+	return err
 }
 
 func selector(a Access) pulumi.StringMap {
