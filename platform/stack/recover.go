@@ -27,8 +27,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -253,8 +255,52 @@ func (r Resolution) Commands(stack string) string {
 	return b.String()
 }
 
+// RepairTornWrites removes the files a run killed while the file backend was saving a state
+// leaves behind under state. The backend (gocloud.dev's fileblob) writes a blob's "<name>.attrs"
+// sidecar with os.Create and then renames the blob's temp file ("<name>.<hex>.tmp") into place:
+// a kill in between leaves an empty or partial sidecar, which fails every later read of the
+// stack ("failed to load checkpoint: EOF"), and the temp file. The blob itself is the last
+// complete state; a missing sidecar reads as no metadata. It returns the files it removed.
+func RepairTornWrites(state string) ([]string, error) {
+	var removed []string
+	err := filepath.WalkDir(filepath.Join(state, ".pulumi"), func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		torn := false
+		switch {
+		case strings.HasSuffix(path, ".attrs"):
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			var attrs map[string]any
+			torn = json.Unmarshal(b, &attrs) != nil
+		case tempBlob.MatchString(e.Name()):
+			torn = true
+		}
+		if !torn {
+			return nil
+		}
+		if err := os.Remove(path); err != nil {
+			return err
+		}
+		removed = append(removed, path)
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return removed, nil
+	}
+	return removed, err
+}
+
+// tempBlob is the name of a blob fileblob was still writing.
+var tempBlob = regexp.MustCompile(`\.[0-9a-f]{16}\.tmp$`)
+
 // Recovered is what Recover did.
 type Recovered struct {
+	// Torn are the files of a state write a killed run left half done (RepairTornWrites).
+	Torn      []string
 	Locks     []Lock
 	Adopted   []string
 	Forgotten []string
@@ -265,6 +311,9 @@ type Recovered struct {
 // Report says what Recover did, one line each; "" when it did nothing.
 func (r Recovered) Report() string {
 	var b strings.Builder
+	for _, f := range r.Torn {
+		fmt.Fprintf(&b, "recovered: removed %s, left by a run killed while it saved the state\n", f)
+	}
 	for _, l := range r.Locks {
 		fmt.Fprintf(&b, "recovered: removed the stale lock of %s (the process is gone): %s\n", l, l.File)
 	}
@@ -286,6 +335,11 @@ func (r Recovered) Report() string {
 // finished. Progress of the refresh it may run goes to out.
 func Recover(ctx context.Context, s auto.Stack, p Paths, adopt map[string]string, forget []string, out io.Writer) (Recovered, error) {
 	var rec Recovered
+	torn, err := RepairTornWrites(filepath.Join(p.Work, "state"))
+	rec.Torn = torn
+	if err != nil {
+		return rec, err
+	}
 	locks, err := ClearStaleLocks(LockDir(filepath.Join(p.Work, "state"), s.Name()), ThisHost())
 	rec.Locks = locks
 	if err != nil {

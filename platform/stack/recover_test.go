@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -252,5 +253,48 @@ func TestExplainNamesTheObjectAndWhatItWaitedFor(t *testing.T) {
 	}
 	if Explain(nil) != "" {
 		t.Error("nothing failed, yet there is an explanation")
+	}
+}
+
+// TestRepairTornWritesRemovesWhatAKilledSaveLeft: the empty sidecar and the temp blob a kill
+// between fileblob's two steps leaves are removed; the state itself, a sound sidecar, and the
+// backups are kept; a state directory that does not exist yet is no error.
+func TestRepairTornWritesRemovesWhatAKilledSaveLeft(t *testing.T) {
+	state := t.TempDir()
+	dir := filepath.Join(state, ".pulumi", "stacks", "posthog-deploy")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"local.json":                      `{"version": 3}`,
+		"local.json.attrs":                "",
+		"local.json.18eaf18d47314b79.tmp": `{"vers`,
+		"local.json.bak":                  `{"version": 3}`,
+		"local.json.bak.attrs":            `{"user.cache_control":"","user.content_type":"application/octet-stream"}`,
+		"other.json.attrs":                `{"user.content_type":"applic`,
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := RepairTornWrites(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range removed {
+		removed[i] = filepath.Base(removed[i])
+	}
+	slices.Sort(removed)
+	if want := []string{"local.json.18eaf18d47314b79.tmp", "local.json.attrs", "other.json.attrs"}; !slices.Equal(removed, want) {
+		t.Errorf("removed %v, want %v", removed, want)
+	}
+	for _, kept := range []string{"local.json", "local.json.bak", "local.json.bak.attrs"} {
+		if _, err := os.Stat(filepath.Join(dir, kept)); err != nil {
+			t.Errorf("%s was removed: %v", kept, err)
+		}
+	}
+	if removed, err := RepairTornWrites(filepath.Join(state, "none")); err != nil || len(removed) > 0 {
+		t.Errorf("a missing state directory: removed %v, err %v", removed, err)
 	}
 }
