@@ -67,6 +67,7 @@ func Monitoring(cfg *config.Config, t clickhouse.Topology, store foundation.Obje
 			BackupMaxAgeSeconds:    int((backupGap + slack).Seconds()),
 			BackupKeep:             cfg.ClickHouse.Backup.Keep,
 			IntegrityMaxAgeSeconds: int((2*checkGap + time.Hour).Seconds()),
+			Namespace:              cfg.Namespace,
 			ClickHouseGroup:        r.ClickHouseGroup, IngestionGroup: r.IngestionGroup,
 		},
 		Integrity: in,

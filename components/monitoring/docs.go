@@ -10,8 +10,8 @@ import (
 
 // docFigures are the names docs/monitoring.md gives the figures a stack fills in.
 var docFigures = struct {
-	BackupMaxAgeSeconds, BackupKeep, IntegrityMaxAgeSeconds, ClickHouseGroup, IngestionGroup string
-}{"${BACKUP_MAX_AGE}", "${BACKUP_KEEP}", "${CHECK_MAX_AGE}", "group1", "clickhouse-ingestion"}
+	BackupMaxAgeSeconds, BackupKeep, IntegrityMaxAgeSeconds, Namespace, ClickHouseGroup, IngestionGroup string
+}{"${BACKUP_MAX_AGE}", "${BACKUP_KEEP}", "${CHECK_MAX_AGE}", "${NAMESPACE}", "group1", "clickhouse-ingestion"}
 
 // AlertsBegin and AlertsEnd mark the part of docs/monitoring.md generated from the rule files.
 const (

@@ -111,7 +111,10 @@ func ReportScript(pushURL string, cold bool) string {
 		`echo "posthog_backups_remote $(wc -l < `+w+`/backups)" >> `+w+"/metrics",
 		`echo "posthog_integrity_last_success_timestamp_seconds $now" >> `+w+"/metrics",
 		"cat "+w+"/metrics",
-		fmt.Sprintf(`curl -sSf --data-binary @%s/metrics "%s"`, w, pushURL))
+		// PUT replaces every metric of the replica's group (pushgateway v1.11.1 main.go: PUT
+		// routes with replace); a POST would keep a series this run no longer has, such as a
+		// backup retention removed or the cold tier turned off.
+		fmt.Sprintf(`curl -sSf -X PUT --data-binary @%s/metrics "%s"`, w, pushURL))
 	return strings.Join(lines, "\n")
 }
 
@@ -170,17 +173,32 @@ func newIntegrity(ctx *pulumi.Context, in Integrity, schedule string, gw *Pushga
 	if _, err := kube.NewSecret(ctx, IntegrityApp, p.Namespace, selector, secret, opts...); err != nil {
 		return err
 	}
-	fromSecret := corev1.EnvFromSourceArray{corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(IntegrityApp)}}}
+	// Each step sees only its own secrets: the queries ClickHouse's password, the lister the
+	// bucket's keys.
+	fromSecret := func(keys ...string) corev1.EnvVarArray {
+		var env corev1.EnvVarArray
+		for _, k := range keys {
+			env = append(env, corev1.EnvVarArgs{Name: pulumi.String(k), ValueFrom: corev1.EnvVarSourceArgs{
+				SecretKeyRef: corev1.SecretKeySelectorArgs{Name: pulumi.String(IntegrityApp), Key: pulumi.String(k)}}})
+		}
+		return env
+	}
+	var storeKeys []string
+	if in.Store.Credentials != nil {
+		storeKeys = slices.Sorted(maps.Keys(listerKeys(in.Store)))
+	}
+	chPassword := fromSecret("CLICKHOUSE_PASSWORD")
 	mount := []kube.Mount{{Volume: "work", Path: workDir}}
 	cold := in.ColdDisk != ""
 	for _, r := range in.Replicas {
-		init := []kube.Container{query("query", in, r, "1", cold, fromSecret, mount)}
-		init = append(init, kube.Container{Name: "list", Image: in.Lister, EnvFrom: fromSecret, Mounts: mount,
-			Env:       append(envOf(ListerEnv(in.Store)), corev1.EnvVarArgs{Name: pulumi.String("RCLONE_CACHE_DIR"), Value: pulumi.String(workDir + "/cache")}),
+		init := []kube.Container{query("query", in, r, "1", cold, chPassword, mount)}
+		listerEnv := append(envOf(ListerEnv(in.Store)), corev1.EnvVarArgs{Name: pulumi.String("RCLONE_CACHE_DIR"), Value: pulumi.String(workDir + "/cache")})
+		init = append(init, kube.Container{Name: "list", Image: in.Lister, Mounts: mount,
+			Env:       append(listerEnv, fromSecret(storeKeys...)...),
 			Command:   []string{"sh", "-ec", ListScript(r, in.Store.Buckets.Data, in.Store.Buckets.Backups, cold)},
 			Resources: kube.Resources{CPU: "100m", Memory: "256Mi"}})
 		if cold {
-			init = append(init, query("query-again", in, r, "2", cold, fromSecret, mount))
+			init = append(init, query("query-again", in, r, "2", cold, chPassword, mount))
 		}
 		push := fmt.Sprintf("%s/metrics/job/%s/replica/%s", gw.URL, IntegrityJob, r.Name)
 		if _, err := kube.NewCronJob(ctx, "integrity-"+r.Name, schedule, kube.Job{
@@ -199,7 +217,7 @@ func newIntegrity(ctx *pulumi.Context, in Integrity, schedule string, gw *Pushga
 
 // query asks the replica, with ClickHouse's client, for its detached parts (run n 1) and the
 // objects its cold disk references (referenced.<n>).
-func query(name string, in Integrity, r IntegrityReplica, n string, cold bool, env corev1.EnvFromSourceArray, mount []kube.Mount) kube.Container {
+func query(name string, in Integrity, r IntegrityReplica, n string, cold bool, env corev1.EnvVarArray, mount []kube.Mount) kube.Container {
 	client := fmt.Sprintf(`clickhouse-client --host %s --user posthog --password "$CLICKHOUSE_PASSWORD"`, r.Host)
 	var steps []string
 	if n == "1" {
@@ -208,7 +226,7 @@ func query(name string, in Integrity, r IntegrityReplica, n string, cold bool, e
 	if cold {
 		steps = append(steps, fmt.Sprintf(`%s --query "%s" > %s/referenced.%s`, client, ReferencedQuery(in.ColdDisk), workDir, n))
 	}
-	return kube.Container{Name: name, Image: in.ClickHouse, EnvFrom: env, Mounts: mount,
+	return kube.Container{Name: name, Image: in.ClickHouse, Env: env, Mounts: mount,
 		Command: []string{"sh", "-ec", strings.Join(steps, "\n")}, Resources: kube.Resources{CPU: "100m", Memory: "256Mi"}}
 }
 

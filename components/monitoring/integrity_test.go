@@ -41,7 +41,7 @@ func write(t *testing.T, dir string, files map[string]string) {
 }
 
 // A fake curl that keeps what it was asked to push, and where.
-const fakeCurl = `for a; do case "$a" in @*) cp "${a#@}" "$PUSHED";; http*) echo "$a" > "$PUSHED.url";; esac; done`
+const fakeCurl = `echo "$*" > "$PUSHED.args"; for a; do case "$a" in @*) cp "${a#@}" "$PUSHED";; http*) echo "$a" > "$PUSHED.url";; esac; done`
 
 // TestReportCountsAnObjectMissingOnlyWhenReferencedBeforeAndAfterTheListing runs ReportScript
 // on what the earlier steps would have written: an object referenced by both queries and absent
@@ -84,6 +84,11 @@ func TestReportCountsAnObjectMissingOnlyWhenReferencedBeforeAndAfterTheListing(t
 	}
 	if u, _ := os.ReadFile(pushed + ".url"); strings.TrimSpace(string(u)) != url {
 		t.Errorf("pushed to %q, want %q", u, url)
+	}
+	// A PUT replaces the replica's whole group at the Pushgateway; a POST would keep the series
+	// of a backup that is gone.
+	if args, _ := os.ReadFile(pushed + ".args"); !strings.Contains(string(args), "-X PUT") {
+		t.Errorf("curl %s: not a PUT", args)
 	}
 	lint := exec.Command(promtool(t), "check", "metrics")
 	lint.Stdin = strings.NewReader(got)

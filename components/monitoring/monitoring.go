@@ -24,11 +24,9 @@ import (
 // APIVersion is the Prometheus operator's API of PodMonitor and PrometheusRule.
 const APIVersion = "monitoring.coreos.com/v1"
 
-// Release is the Helm release of kube-prometheus-stack a cloud stack installs, in Namespace.
-const (
-	Release   = "kube-prometheus-stack"
-	Namespace = "monitoring"
-)
+// Release is the Helm release of kube-prometheus-stack a cloud stack installs, in the
+// namespace monitoring.namespace names (the one the network policies let scrape).
+const Release = "kube-prometheus-stack"
 
 // Target is a metrics endpoint of a workload's pods: Job is the job label of its series (what
 // the alerts select on), App the pods' app label, Port the named container port, Path the
@@ -72,7 +70,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	after := []pulumi.ResourceOption{child}
 	if cfg.Stack == config.MonitoringInstall {
 		kps, err := helmv3.NewRelease(ctx, Release, &helmv3.ReleaseArgs{
-			Name: pulumi.String(Release), Namespace: pulumi.String(Namespace), CreateNamespace: pulumi.Bool(true),
+			Name: pulumi.String(Release), Namespace: pulumi.String(cfg.Namespace), CreateNamespace: pulumi.Bool(true),
 			Chart: pulumi.String(config.KubePrometheusStack.Name), Version: pulumi.String(config.KubePrometheusStack.Version),
 			RepositoryOpts: helmv3.RepositoryOptsArgs{Repo: pulumi.String(config.KubePrometheusStack.Repo)},
 			Values:         StackValues(cfg, args.Environment, p.StorageClass),

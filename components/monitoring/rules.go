@@ -28,6 +28,10 @@ type RuleParams struct {
 	BackupKeep int
 	// IntegrityMaxAgeSeconds is the longest the integrity check may go without reporting.
 	IntegrityMaxAgeSeconds int
+	// Namespace is the stack's namespace: the alerts select its series only (kubelet volume
+	// statistics cover every namespace), and an alert about absent series carries it, so that
+	// routes scoped to the namespace (an AlertmanagerConfig's) receive every alert.
+	Namespace string
 	// ClickHouseGroup is the consumer group of ClickHouse's Kafka engine tables; IngestionGroup
 	// the plugin server's ingestion consumer group (config.Release).
 	ClickHouseGroup, IngestionGroup string

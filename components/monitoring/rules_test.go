@@ -17,6 +17,7 @@ var testParams = RuleParams{
 	BackupMaxAgeSeconds:    93600, // 24 h + 2 h
 	BackupKeep:             3,
 	IntegrityMaxAgeSeconds: 46800, // 2 × 6 h + 1 h
+	Namespace:              "posthog",
 	ClickHouseGroup:        "group1",
 	IngestionGroup:         "clickhouse-ingestion",
 }
@@ -75,7 +76,7 @@ func run(t *testing.T, dir string, name string, args ...string) (string, error) 
 func TestRuleFilesPassPromtoolCheck(t *testing.T) {
 	bin := promtool(t)
 	for _, p := range []RuleParams{testParams, {BackupMaxAgeSeconds: 61 * 86400, BackupKeep: 1,
-		IntegrityMaxAgeSeconds: 3600, ClickHouseGroup: "g", IngestionGroup: "i"}} {
+		IntegrityMaxAgeSeconds: 3600, Namespace: "n", ClickHouseGroup: "g", IngestionGroup: "i"}} {
 		dir := renderRules(t, p)
 		names, _ := filepath.Glob(filepath.Join(dir, "*.rules.yaml"))
 		if len(names) == 0 {

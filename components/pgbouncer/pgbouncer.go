@@ -114,9 +114,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	users := up.Password.ApplyT(func(pw string) string { return Userlist(up.User, pw) }).(pulumi.StringOutput)
 	secret := pulumi.StringMap{"userlist.txt": pulumi.ToSecret(users).(pulumi.StringOutput)}
 	if args.Exporter != nil {
-		secret[exporterDSN] = up.Password.ApplyT(func(pw string) string {
-			return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/pgbouncer?sslmode=disable", up.User, url.QueryEscape(pw), Port)
-		}).(pulumi.StringOutput)
+		secret[exporterDSN] = up.Password.ApplyT(func(pw string) string { return ExporterDSN(up.User, pw) }).(pulumi.StringOutput)
 	}
 	if _, err := kube.NewSecret(ctx, Name, p.Namespace, labels, secret, child); err != nil {
 		return nil, err
@@ -169,4 +167,13 @@ func exporter(image *config.Image) []kube.Container {
 	e.Env = corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("PGBOUNCER_EXPORTER_CONNECTION_STRING"), ValueFrom: corev1.EnvVarSourceArgs{
 		SecretKeyRef: corev1.SecretKeySelectorArgs{Name: pulumi.String(Name), Key: pulumi.String(exporterDSN)}}}}
 	return []kube.Container{e}
+}
+
+// ExporterDSN is the exporter's connection to PgBouncer's admin console (database pgbouncer)
+// on loopback, as user with password, encoded as a URL's user info (lib/pq parses it with
+// net/url: a query-escaped space, "+", would stay a plus).
+func ExporterDSN(user, password string) string {
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(user, password), Host: fmt.Sprintf("127.0.0.1:%d", Port),
+		Path: "/pgbouncer", RawQuery: "sslmode=disable"}
+	return u.String()
 }

@@ -1,6 +1,8 @@
 package pgbouncer
 
 import (
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -47,5 +49,19 @@ func TestIniPoolsTransactionsAndVerifiesTheServer(t *testing.T) {
 func TestUserlistQuotesThePassword(t *testing.T) {
 	if got := Userlist("posthog", `a"b c`); got != `"posthog" "a""b c"`+"\n" {
 		t.Errorf("userlist = %q", got)
+	}
+}
+
+// TestExporterDSNKeepsThePassword: the exporter's connection string gives back the exact
+// password when parsed as lib/pq parses it (net/url), spaces, plus signs and delimiters included.
+func TestExporterDSNKeepsThePassword(t *testing.T) {
+	pw := `a b+c@d:e/f?g#h%i&j`
+	u, err := url.Parse(ExporterDSN("posthog", pw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := u.User.Password()
+	if got != pw || u.User.Username() != "posthog" || u.Path != "/pgbouncer" || u.Host != fmt.Sprintf("127.0.0.1:%d", Port) {
+		t.Errorf("DSN parses to user %q password %q host %q path %q", u.User.Username(), got, u.Host, u.Path)
 	}
 }
