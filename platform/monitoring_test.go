@@ -26,7 +26,7 @@ const (
 // kube-prometheus-stack; a dev cloud stack has none of it.
 func TestMonitoredStacksCarryMonitorsRulesAndDashboards(t *testing.T) {
 	alerts := 0
-	groups, err := monitoring.RuleGroups(monitoring.RuleParams{BackupMaxAgeSeconds: 1, BackupKeep: 1, IntegrityMaxAgeSeconds: 1})
+	groups, err := monitoring.RuleGroups(someFigures)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +81,10 @@ func TestMonitoredStacksCarryMonitorsRulesAndDashboards(t *testing.T) {
 		}
 	})
 }
+
+// someFigures fill the rule files' templates for tests that read the rules' shape, not figures.
+var someFigures = monitoring.RuleParams{BackupMaxAgeSeconds: 1, BackupKeep: 1, IntegrityMaxAgeSeconds: 1,
+	Namespace: "posthog", ClickHouseGroup: "group1", IngestionGroup: "clickhouse-ingestion"}
 
 func topology(cfg *config.Config) clickhouse.Topology {
 	return clickhouse.NewTopology(cfg.ClickHouse.Cluster, cfg.ClickHouse.Shards, cfg.ClickHouse.Replicas, cfg.Namespace)
@@ -139,8 +143,7 @@ func TestAlertsAndDashboardsUseOnlyMetricsThePlatformExports(t *testing.T) {
 		catalog[row[0]] = row[1]
 	}
 	var exprs []string
-	groups, err := monitoring.RuleGroups(monitoring.RuleParams{BackupMaxAgeSeconds: 1, BackupKeep: 1, IntegrityMaxAgeSeconds: 1,
-		ClickHouseGroup: "group1", IngestionGroup: "clickhouse-ingestion"})
+	groups, err := monitoring.RuleGroups(someFigures)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -336,7 +336,7 @@ func TestEveryShardIsBackedUpToTheVersionedBucket(t *testing.T) {
 			t.Errorf("%s: the backup agent cannot see the replica's data: %s", name, mounts)
 		}
 	}
-	crons := ofType(rs, "kubernetes:batch/v1:CronJob")
+	crons := ofType(rs, cronJobT)
 	for _, shard := range []string{"0", "1"} {
 		c, ok := crons["clickhouse-backup-shard-"+shard]
 		if !ok {
