@@ -92,11 +92,13 @@ const FactsAsOf = "2026-11-24"
 // ObjectAPI is an object-storage protocol.
 type ObjectAPI string
 
-// The protocols buckets speak: PostHog and ClickHouse speak S3; ClickHouse's backups also speak
-// Azure Blob.
+// The protocols buckets speak: PostHog and ClickHouse speak S3; ClickHouse's backups (and the
+// integrity check's lister) also speak Azure Blob and Google Cloud Storage's own API, which take
+// the pod's workload identity instead of a key.
 const (
 	S3        ObjectAPI = "s3"
 	AzureBlob ObjectAPI = "azblob"
+	GCS       ObjectAPI = "gcs"
 )
 
 // Mock are a cloud's computed outputs, by resource type, and its lookups' results, by token.

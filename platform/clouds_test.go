@@ -228,9 +228,105 @@ func checkGCP(t *testing.T, rs []capture.Resource, env string) {
 			t.Errorf("bucket %s: %v", name, b.Inputs)
 		}
 	}
-	if len(ofType(rs, "gcp:storage/hmacKey:HmacKey")) != 1 || len(ofType(rs, "gcp:serviceaccount/iAMMember:IAMMember")) != 1 {
-		t.Error("want an HMAC key and a Workload Identity binding for the buckets' account")
+	checkGCPIdentities(t, rs, env)
+}
+
+// checkGCPIdentities: who reaches the cluster and the buckets, and as what, on GCP.
+func checkGCPIdentities(t *testing.T, rs []capture.Resource, env string) {
+	gke := only(t, rs, "gcp:container/cluster:Cluster")
+	// The Workload Identity binding needs the project's identity pool, which the cluster creates.
+	binding := only(t, rs, "gcp:serviceaccount/iAMMember:IAMMember")
+	if !slices.Contains(binding.DependsOn, gke.URN) {
+		t.Errorf("the Workload Identity binding does not wait for the cluster: depends on %v", binding.DependsOn)
 	}
+	if !strings.Contains(kubeconfig(t, rs), "--use_application_default_credentials") {
+		t.Error("the kubeconfig's gke-gcloud-auth-plugin does not use the application default credentials pulumi itself uses")
+	}
+	if p := str(get(obj(only(t, rs, "gcp:servicenetworking/connection:Connection")), "deletionPolicy")); p != "ABANDON" {
+		t.Errorf("service networking connection deletionPolicy %q: its delete fails while Cloud SQL still holds it", p)
+	}
+	// Nodes run as their own account with GKE's node role, never the Compute Engine default.
+	nodeAccount := "posthog-" + env + "-nodes@project.iam.gserviceaccount.com"
+	for name, np := range ofType(rs, "gcp:container/nodePool:NodePool") {
+		if sa := str(get(obj(np), "nodeConfig", "serviceAccount")); sa != nodeAccount {
+			t.Errorf("node pool %s runs as %q, want %s", name, sa, nodeAccount)
+		}
+	}
+	if sa := str(get(obj(gke), "nodeConfig", "serviceAccount")); sa != nodeAccount {
+		t.Errorf("the cluster's default pool runs as %q", sa)
+	}
+	role := obj(only(t, rs, "gcp:projects/iAMMember:IAMMember"))
+	if str(get(role, "role")) != "roles/container.defaultNodeServiceAccount" || str(get(role, "member")) != "serviceAccount:"+nodeAccount {
+		t.Errorf("the nodes' project role: %v", role)
+	}
+	// Roles per bucket and account: the HMAC key's account (S3 API: PostHog, the cold tier) on
+	// the data bucket only; the Workload Identity account writes backups and reads data.
+	roles := map[string]string{}
+	for _, m := range ofType(rs, "gcp:storage/bucketIAMMember:BucketIAMMember") {
+		member := strings.TrimSuffix(strings.TrimPrefix(str(get(obj(m), "member")), "serviceAccount:"), "@project.iam.gserviceaccount.com")
+		roles[str(get(obj(m), "bucket"))+" "+member] = str(get(obj(m), "role"))
+	}
+	prefix := "acme-posthog-gcp-" + env
+	want := map[string]string{
+		prefix + "-data posthog-objects":    "roles/storage.objectUser",
+		prefix + "-data posthog-storage":    "roles/storage.objectViewer",
+		prefix + "-backups posthog-storage": "roles/storage.objectUser",
+	}
+	if fmt.Sprint(roles) != fmt.Sprint(want) {
+		t.Errorf("bucket roles %v, want %v", roles, want)
+	}
+	key := obj(only(t, rs, "gcp:storage/hmacKey:HmacKey"))
+	if sa := str(get(key, "serviceAccountEmail")); sa != "posthog-objects@project.iam.gserviceaccount.com" {
+		t.Errorf("the HMAC key belongs to %q", sa)
+	}
+	for name, b := range ofType(rs, "gcp:storage/bucket:Bucket") {
+		if secs := num(get(obj(b), "softDeletePolicy", "retentionDurationSeconds")); secs < 7*86400 {
+			t.Errorf("bucket %s keeps deleted generations %v s", name, secs)
+		}
+	}
+	// Backups through GCS's own API as the workload identity, with no key in reach.
+	if _, ok := ofType(rs, "kubernetes:core/v1:Secret")["clickhouse-backup"]; ok {
+		t.Error("a clickhouse-backup key Secret exists although the backups act as their workload identity")
+	}
+	for name, sts := range ofType(rs, "kubernetes:apps/v1:StatefulSet") {
+		if !strings.HasPrefix(name, "chi-") {
+			continue
+		}
+		pod := get(obj(sts), "spec", "template", "spec")
+		if str(get(pod, "serviceAccountName")) != "posthog-storage" {
+			t.Errorf("%s does not run as the workload identity", name)
+		}
+		if env := envOf(get(pod, "containers").ArrayValue()[1]); env["REMOTE_STORAGE"] != "gcs" || env["GCS_BUCKET"] != prefix+"-backups" {
+			t.Errorf("%s backup agent: %v", name, env)
+		}
+	}
+	// PostHog holds the data bucket's key: it does not also run as the backups' identity.
+	for name, d := range ofType(rs, "kubernetes:apps/v1:Deployment") {
+		if sa := str(get(obj(d), "spec", "template", "spec", "serviceAccountName")); sa == "posthog-storage" {
+			t.Errorf("%s runs as the backups' workload identity", name)
+		}
+	}
+}
+
+// kubeconfig is the kubeconfig the stack's Kubernetes provider uses.
+func kubeconfig(t *testing.T, rs []capture.Resource) string {
+	t.Helper()
+	v := only(t, rs, "pulumi:providers:kubernetes").Inputs["kubeconfig"]
+	for v.IsSecret() {
+		v = v.SecretValue().Element
+	}
+	return str(v)
+}
+
+// envOf is a container's plain env as a map.
+func envOf(c resource.PropertyValue) map[string]string {
+	out := map[string]string{}
+	if e := get(c, "env"); e.IsArray() {
+		for _, v := range e.ArrayValue() {
+			out[str(get(v, "name"))] = str(get(v, "value"))
+		}
+	}
+	return out
 }
 
 func checkDigitalOcean(t *testing.T, rs []capture.Resource, prod, ha bool) {

@@ -59,8 +59,9 @@ func backupAgent(b config.Backup, store foundation.ObjectStorage, t Topology, sh
 		"ALLOW_EMPTY_BACKUPS": "true",
 	}
 	maps.Copy(env, remoteStorage(store, t, shard))
+	// The cold tier is on the S3 API; its parts' copies go where the backups go.
 	if cold && store.API == config.S3 {
-		env["S3_OBJECT_DISK_PATH"] = ObjectDiskPath(t, shard)
+		env[objectDiskPathKey[store.Backup()]] = ObjectDiskPath(t, shard)
 	}
 	var vars corev1.EnvVarArray
 	for _, k := range sortedKeys(env) {
@@ -77,24 +78,38 @@ func backupAgent(b config.Backup, store foundation.ObjectStorage, t Topology, sh
 		Readiness:  kube.TCPProbe("backup-api", 15),
 		Liveness:   kube.TCPProbe("backup-api", 30),
 	}
-	if store.Credentials != nil {
+	if store.BackupKeys() != nil {
 		c.EnvFrom = corev1.EnvFromSourceArray{corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(backupKeys)}}}
-		// clickhouse-backup reads the cold disk with the AWS_* keys ClickHouse itself uses for it
-		// (the disk's config names use_environment_credentials, not keys).
-		if cold && store.API == config.S3 {
-			c.EnvFrom = append(c.EnvFrom, corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(objectKeys)}})
-		}
+	}
+	// clickhouse-backup reads the cold disk with the AWS_* keys ClickHouse itself uses for it
+	// (the disk's config names use_environment_credentials, not keys).
+	if cold && store.API == config.S3 && store.Credentials != nil {
+		c.EnvFrom = append(c.EnvFrom, corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(objectKeys)}})
 	}
 	return c
 }
 
+// objectDiskPathKey is clickhouse-backup's setting of the object-disk path, by remote storage.
+var objectDiskPathKey = map[config.ObjectAPI]string{
+	config.S3: "S3_OBJECT_DISK_PATH", config.GCS: "GCS_OBJECT_DISK_PATH", config.AzureBlob: "AZBLOB_OBJECT_DISK_PATH",
+}
+
 // remoteStorage is clickhouse-backup's settings for the store's backups bucket, in its API.
 func remoteStorage(store foundation.ObjectStorage, t Topology, shard int) map[string]string {
-	if store.API == config.AzureBlob {
+	switch store.Backup() {
+	case config.AzureBlob:
 		return map[string]string{
 			"REMOTE_STORAGE":   "azblob",
 			"AZBLOB_CONTAINER": store.Buckets.Backups,
 			"AZBLOB_PATH":      BackupPath(t, shard),
+		}
+	case config.GCS:
+		// No key: Google's client library finds the pod's workload identity (pkg/storage/gcs.go
+		// passes no credentials option when none is configured).
+		return map[string]string{
+			"REMOTE_STORAGE": "gcs",
+			"GCS_BUCKET":     store.Buckets.Backups,
+			"GCS_PATH":       BackupPath(t, shard),
 		}
 	}
 	env := map[string]string{
@@ -110,10 +125,10 @@ func remoteStorage(store foundation.ObjectStorage, t Topology, shard int) map[st
 	return env
 }
 
-// agentKeys are the store's credentials under the names clickhouse-backup reads.
+// agentKeys are the backups' keys under the names clickhouse-backup reads.
 func agentKeys(store foundation.ObjectStorage) pulumi.StringMap {
-	c := store.Credentials
-	if store.API == config.AzureBlob {
+	c := store.BackupKeys()
+	if store.Backup() == config.AzureBlob {
 		return pulumi.StringMap{"AZBLOB_ACCOUNT_NAME": c.AccessKey, "AZBLOB_ACCOUNT_KEY": c.SecretKey}
 	}
 	return pulumi.StringMap{"S3_ACCESS_KEY": c.AccessKey, "S3_SECRET_KEY": c.SecretKey}
@@ -138,15 +153,15 @@ func BackupScript(api string, shard int) string {
 // disk) and one CronJob per shard.
 func newBackups(ctx *pulumi.Context, b config.Backup, store foundation.ObjectStorage, t Topology, p kube.Placement,
 	opts ...pulumi.ResourceOption) error {
-	if c := store.Credentials; c != nil {
+	if store.BackupKeys() != nil {
 		if _, err := kube.NewSecret(ctx, backupKeys, p.Namespace, kube.Labels(BackupApp, nil), agentKeys(store), opts...); err != nil {
 			return err
 		}
-		// ClickHouse's own object disk speaks S3 only (config rejects cold storage elsewhere).
-		if store.API == config.S3 {
-			if _, err := kube.NewSecret(ctx, objectKeys, p.Namespace, kube.Labels(App, nil), pulumi.StringMap{"AWS_ACCESS_KEY_ID": c.AccessKey, "AWS_SECRET_ACCESS_KEY": c.SecretKey}, opts...); err != nil {
-				return err
-			}
+	}
+	// ClickHouse's own object disk speaks S3 only (config rejects cold storage elsewhere).
+	if c := store.Credentials; c != nil && store.API == config.S3 {
+		if _, err := kube.NewSecret(ctx, objectKeys, p.Namespace, kube.Labels(App, nil), pulumi.StringMap{"AWS_ACCESS_KEY_ID": c.AccessKey, "AWS_SECRET_ACCESS_KEY": c.SecretKey}, opts...); err != nil {
+			return err
 		}
 	}
 	return newBackupJobs(ctx, b, t, p, opts...)

@@ -125,15 +125,21 @@ func TestBackupAgentSettingsAreClickHouseBackups(t *testing.T) {
 	s3 := foundation.ObjectStorage{API: config.S3, Endpoint: "http://store:9000", Region: "us-east-1",
 		Buckets: foundation.Buckets{Data: "data", Backups: "backups"}}
 	blob := foundation.ObjectStorage{API: config.AzureBlob, Buckets: foundation.Buckets{Data: "data", Backups: "backups"}}
+	// GCP: PostHog and the cold tier on the S3 API, the backups on GCS's own API.
+	gcs := foundation.ObjectStorage{API: config.S3, BackupAPI: config.GCS, Endpoint: "https://storage.googleapis.com",
+		Region: "us-central1", Buckets: foundation.Buckets{Data: "data", Backups: "backups"}}
 	for _, tc := range []struct {
 		store foundation.ObjectStorage
 		cold  bool
-	}{{s3, false}, {s3, true}, {blob, false}} {
+	}{{s3, false}, {s3, true}, {blob, false}, {gcs, false}, {gcs, true}} {
 		env := agentEnv(backupAgent(b, tc.store, topo, 1, tc.cold))
 		for k := range env {
 			if !known[k] {
 				t.Errorf("%s: clickhouse-backup %s reads no %s", tc.store.API, version, k)
 			}
+		}
+		if env["REMOTE_STORAGE"] != string(tc.store.Backup()) {
+			t.Errorf("%s: REMOTE_STORAGE %q, want %q", tc.store.Backup(), env["REMOTE_STORAGE"], tc.store.Backup())
 		}
 		for k := range agentKeys(foundation.ObjectStorage{API: tc.store.API, Credentials: &foundation.Credentials{}}) {
 			if !known[k] {
@@ -154,20 +160,39 @@ func TestBackupAgentSettingsAreClickHouseBackups(t *testing.T) {
 			// clickhouse-backup reads the cold disk (use_environment_credentials) with AWS_* keys.
 			withKeys := tc.store
 			withKeys.Credentials = &foundation.Credentials{}
-			if !strings.Contains(fmt.Sprint(backupAgent(b, withKeys, topo, 1, true).EnvFrom), objectKeys) {
+			secrets := envSecrets(backupAgent(b, withKeys, topo, 1, true))
+			if !slices.Contains(secrets, objectKeys) {
 				t.Errorf("the backup agent cannot read the cold disk: no %s Secret", objectKeys)
+			}
+			// Backups through workload identity get no key for the backups bucket.
+			if withKeys.BackupAPI != "" && slices.Contains(secrets, backupKeys) {
+				t.Errorf("%s: the backup agent gets the %s Secret although it acts as its workload identity", tc.store.Backup(), backupKeys)
 			}
 		}
 	}
 }
 
+// envSecrets are the Secrets a container takes its environment from.
+func envSecrets(c kube.Container) []string {
+	var out []string
+	for _, e := range c.EnvFrom {
+		out = append(out, fmt.Sprint(e.(corev1.EnvFromSourceArgs).SecretRef.(corev1.SecretEnvSourceArgs).Name))
+	}
+	return out
+}
+
 // validObjectDiskPaths is clickhouse-backup 2.6.30's check before it backs up a table that has
-// parts on an object disk (pkg/config/config.go, ValidateObjectDiskConfig, for s3): the
-// object-disk path must be set, and the backup path must be set and not start with it.
+// parts on an object disk (pkg/config/config.go, ValidateObjectDiskConfig, the same for s3 and
+// gcs): the remote storage's object-disk path must be set, and its backup path must be set and
+// not start with it.
 func validObjectDiskPaths(env map[string]string) error {
-	objectDisk, path := env["S3_OBJECT_DISK_PATH"], env["S3_PATH"]
+	remote := strings.ToUpper(env["REMOTE_STORAGE"])
+	if remote == "" {
+		remote = "S3"
+	}
+	objectDisk, path := env[remote+"_OBJECT_DISK_PATH"], env[remote+"_PATH"]
 	if (objectDisk == "" && path == "") || (objectDisk != "" && path == "") || (path != "" && strings.HasPrefix(path, objectDisk)) {
-		return fmt.Errorf("S3_OBJECT_DISK_PATH %q with S3_PATH %q: clickhouse-backup refuses to back up a table on the cold tier", objectDisk, path)
+		return fmt.Errorf("%s_OBJECT_DISK_PATH %q with %s_PATH %q: clickhouse-backup refuses to back up a table on the cold tier", remote, objectDisk, remote, path)
 	}
 	return nil
 }
@@ -177,6 +202,7 @@ func TestObjectDiskCheckRefusesWhatItMust(t *testing.T) {
 		{"S3_PATH": "posthog/shard-0"},
 		{"S3_PATH": "posthog/shard-0", "S3_OBJECT_DISK_PATH": "posthog"},
 		{"S3_OBJECT_DISK_PATH": "object-disks"},
+		{"REMOTE_STORAGE": "gcs", "GCS_PATH": "posthog/shard-0", "S3_OBJECT_DISK_PATH": "object-disks"},
 	} {
 		if validObjectDiskPaths(env) == nil {
 			t.Errorf("%v passed the object-disk check", env)

@@ -87,6 +87,26 @@ type ObjectStorage struct {
 	// ServiceAccount is the Kubernetes service account that pods using the buckets run as: it
 	// carries the cloud's workload identity. Empty means the namespace's default.
 	ServiceAccount string
+	// BackupAPI is the protocol ClickHouse's backups and the integrity check speak where it is
+	// not API: a native one that takes ServiceAccount's workload identity, so that no static key
+	// reaches the backups bucket. Empty: API, with Credentials.
+	BackupAPI config.ObjectAPI
+}
+
+// Backup is the protocol the backups speak.
+func (s ObjectStorage) Backup() config.ObjectAPI {
+	if s.BackupAPI != "" {
+		return s.BackupAPI
+	}
+	return s.API
+}
+
+// BackupKeys are the static keys the backups use: none where they act as the workload identity.
+func (s ObjectStorage) BackupKeys() *Credentials {
+	if s.BackupAPI != "" {
+		return nil
+	}
+	return s.Credentials
 }
 
 // Credentials are an access key pair, Pulumi secrets.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/compute"
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/container"
+	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/projects"
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/serviceaccount"
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/servicenetworking"
 	"github.com/pulumi/pulumi-gcp/sdk/v7/go/gcp/sql"
@@ -28,7 +29,6 @@ func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.
 	if err != nil {
 		return nil, err
 	}
-	project := pulumi.String(cfg.Project)
 	keep := foundation.Keep(cfg, on)
 
 	network, subnet, err := newNetwork(ctx, name, cfg, on)
@@ -44,68 +44,20 @@ func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.
 		return nil, err
 	}
 
-	// Pods use the buckets as a Google service account: through Workload Identity for Google's
-	// own clients, and through its HMAC key for the S3 API that PostHog and ClickHouse speak.
-	account, err := serviceaccount.NewAccount(ctx, "posthog-storage", &serviceaccount.AccountArgs{
-		Project: project, AccountId: pulumi.String(name + "-storage"), DisplayName: pulumi.String("PostHog's buckets"),
-	}, on)
+	store, err := newBuckets(ctx, name, cfg, cluster, keep, on)
 	if err != nil {
 		return nil, err
-	}
-	data, backups := cfg.ObjectStore.Buckets()
-	for _, b := range []string{data, backups} {
-		bucket, err := storage.NewBucket(ctx, b, &storage.BucketArgs{
-			Project:                  project,
-			Name:                     pulumi.String(b),
-			Location:                 pulumi.String(cfg.Region),
-			Versioning:               storage.BucketVersioningArgs{Enabled: pulumi.Bool(true)},
-			UniformBucketLevelAccess: pulumi.Bool(true),
-			PublicAccessPrevention:   pulumi.String("enforced"),
-			ForceDestroy:             pulumi.Bool(false),
-			LifecycleRules: storage.BucketLifecycleRuleArray{storage.BucketLifecycleRuleArgs{
-				Action: storage.BucketLifecycleRuleActionArgs{Type: pulumi.String("Delete")},
-				Condition: storage.BucketLifecycleRuleConditionArgs{
-					WithState: pulumi.String("ARCHIVED"), DaysSinceNoncurrentTime: pulumi.Int(cfg.ObjectStore.NoncurrentVersionDays),
-				},
-			}},
-		}, keep...)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := storage.NewBucketIAMMember(ctx, b, &storage.BucketIAMMemberArgs{
-			Bucket: bucket.Name, Role: pulumi.String("roles/storage.objectAdmin"),
-			Member: pulumi.Sprintf("serviceAccount:%s", account.Email),
-		}, on); err != nil {
-			return nil, err
-		}
-	}
-	if _, err := serviceaccount.NewIAMMember(ctx, "posthog-storage", &serviceaccount.IAMMemberArgs{
-		ServiceAccountId: account.Name,
-		Role:             pulumi.String("roles/iam.workloadIdentityUser"),
-		Member:           pulumi.String(fmt.Sprintf("serviceAccount:%s.svc.id.goog[%s/%s]", cfg.Project, cfg.Namespace, foundation.StorageAccountName)),
-	}, on); err != nil {
-		return nil, err
-	}
-	hmac, err := storage.NewHmacKey(ctx, "posthog-storage", &storage.HmacKeyArgs{Project: project, ServiceAccountEmail: account.Email}, on)
-	if err != nil {
-		return nil, err
-	}
-
-	store := foundation.ObjectStorage{
-		API:            config.S3,
-		Endpoint:       "https://storage.googleapis.com",
-		Region:         cfg.Region,
-		Buckets:        foundation.Buckets{Data: data, Backups: backups},
-		Credentials:    &foundation.Credentials{AccessKey: hmac.AccessId, SecretKey: pulumi.ToSecret(hmac.Secret).(pulumi.StringOutput)},
-		ServiceAccount: foundation.StorageAccountName,
 	}
 	k8s, err := foundation.NewCluster(ctx, "cluster", foundation.ClusterArgs{
-		Config:     cfg,
-		Kubeconfig: foundation.ExecKubeconfig(name, cluster.Endpoint, cluster.MasterAuth.ClusterCaCertificate().Elem(), "gke-gcloud-auth-plugin"),
+		Config: cfg,
+		Kubeconfig: foundation.ExecKubeconfig(name, cluster.Endpoint, cluster.MasterAuth.ClusterCaCertificate().Elem(),
+			// The credentials `pulumi up` itself uses (gcloud auth application-default login, or
+			// GOOGLE_APPLICATION_CREDENTIALS in CI), not gcloud's own login (cloud-provider-gcp #264).
+			"gke-gcloud-auth-plugin", "--use_application_default_credentials"),
 		Volumes: &foundation.StorageClass{Provisioner: "pd.csi.storage.gke.io",
 			Parameters: map[string]string{"type": "pd-balanced"}},
 		ServiceAccount: true,
-		Identity:       map[string]pulumi.StringInput{"iam.gke.io/gcp-service-account": account.Email},
+		Identity:       map[string]pulumi.StringInput{"iam.gke.io/gcp-service-account": store.backups.Email},
 		Zones:          cfg.Zones,
 		Ready:          pools,
 		Postgres:       pg,
@@ -113,7 +65,118 @@ func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.
 	if err != nil {
 		return nil, err
 	}
-	return f.Finish(ctx, cfg, k8s, cfg.Zones, pg, store)
+	return f.Finish(ctx, cfg, k8s, cfg.Zones, pg, store.storage)
+}
+
+// Bucket roles: objectUser reads, writes, lists and deletes objects; objectViewer reads and lists.
+// In GCS the permission that deletes a live object (making it noncurrent) also deletes old
+// generations, so no role can write without it: the buckets' soft delete keeps every deleted
+// generation restorable for SoftDeleteDays instead.
+const (
+	objectUser   = "roles/storage.objectUser"
+	objectViewer = "roles/storage.objectViewer"
+)
+
+// store is the buckets and the two Google service accounts that use them.
+type store struct {
+	storage foundation.ObjectStorage
+	// backups acts for the pods of the buckets' Kubernetes service account through Workload
+	// Identity: clickhouse-backup and the integrity check, on GCS's own API.
+	backups *serviceaccount.Account
+}
+
+// newBuckets makes the buckets and their users. ClickHouse's backups reach the backups bucket as
+// a Workload Identity account, with no key; PostHog (boto3) and ClickHouse's cold tier speak the
+// S3 API, which takes an HMAC key only: that key's account can use the data bucket alone.
+func newBuckets(ctx *pulumi.Context, name string, cfg *config.Config, cluster *container.Cluster, keep []pulumi.ResourceOption,
+	on pulumi.ResourceOption) (*store, error) {
+	project := pulumi.String(cfg.Project)
+	account := func(id, purpose string) (*serviceaccount.Account, error) {
+		return serviceaccount.NewAccount(ctx, id, &serviceaccount.AccountArgs{
+			Project: project, AccountId: pulumi.String(name + "-" + strings.TrimPrefix(id, "posthog-")), DisplayName: pulumi.String(purpose),
+		}, on)
+	}
+	backups, err := account("posthog-storage", "ClickHouse's backups (Workload Identity)")
+	if err != nil {
+		return nil, err
+	}
+	objects, err := account("posthog-objects", "PostHog's data bucket (S3 API, HMAC key)")
+	if err != nil {
+		return nil, err
+	}
+	data, backupsBucket := cfg.ObjectStore.Buckets()
+	grants := map[string][]grant{
+		data:          {{objects, objectUser}, {backups, objectViewer}},
+		backupsBucket: {{backups, objectUser}},
+	}
+	for _, b := range []string{data, backupsBucket} {
+		bucket, err := newBucket(ctx, b, cfg, keep)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range grants[b] {
+			if _, err := storage.NewBucketIAMMember(ctx, b+"-"+g.role[len("roles/storage."):], &storage.BucketIAMMemberArgs{
+				Bucket: bucket.Name, Role: pulumi.String(g.role), Member: pulumi.Sprintf("serviceAccount:%s", g.account.Email),
+			}, on); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// The project's identity pool (<project>.svc.id.goog) exists once a cluster has enabled it:
+	// in a fresh project the binding fails before ("Identity Pool does not exist",
+	// terraform-google-kubernetes-engine #916).
+	if _, err := serviceaccount.NewIAMMember(ctx, "posthog-storage", &serviceaccount.IAMMemberArgs{
+		ServiceAccountId: backups.Name,
+		Role:             pulumi.String("roles/iam.workloadIdentityUser"),
+		Member:           pulumi.String(fmt.Sprintf("serviceAccount:%s.svc.id.goog[%s/%s]", cfg.Project, cfg.Namespace, foundation.StorageAccountName)),
+	}, on, pulumi.DependsOn([]pulumi.Resource{cluster})); err != nil {
+		return nil, err
+	}
+	hmac, err := storage.NewHmacKey(ctx, "posthog-objects", &storage.HmacKeyArgs{Project: project, ServiceAccountEmail: objects.Email}, on)
+	if err != nil {
+		return nil, err
+	}
+	return &store{backups: backups, storage: foundation.ObjectStorage{
+		API:            config.S3,
+		BackupAPI:      config.GCS,
+		Endpoint:       "https://storage.googleapis.com",
+		Region:         cfg.Region,
+		Buckets:        foundation.Buckets{Data: data, Backups: backupsBucket},
+		Credentials:    &foundation.Credentials{AccessKey: hmac.AccessId, SecretKey: pulumi.ToSecret(hmac.Secret).(pulumi.StringOutput)},
+		ServiceAccount: foundation.StorageAccountName,
+	}}, nil
+}
+
+// grant is a role on a bucket for an account.
+type grant struct {
+	account *serviceaccount.Account
+	role    string
+}
+
+// SoftDeleteDays is how long GCS keeps a deleted generation restorable: GCS allows 7 to 90 days.
+func SoftDeleteDays(cfg *config.Config) int {
+	return min(max(cfg.ObjectStore.NoncurrentVersionDays, 7), 90)
+}
+
+// newBucket is a versioned, private bucket whose old generations expire, and whose deleted ones
+// stay restorable for SoftDeleteDays. A dev stack's buckets are emptied on destroy.
+func newBucket(ctx *pulumi.Context, name string, cfg *config.Config, keep []pulumi.ResourceOption) (*storage.Bucket, error) {
+	return storage.NewBucket(ctx, name, &storage.BucketArgs{
+		Project:                  pulumi.String(cfg.Project),
+		Name:                     pulumi.String(name),
+		Location:                 pulumi.String(cfg.Region),
+		Versioning:               storage.BucketVersioningArgs{Enabled: pulumi.Bool(true)},
+		UniformBucketLevelAccess: pulumi.Bool(true),
+		PublicAccessPrevention:   pulumi.String("enforced"),
+		ForceDestroy:             pulumi.Bool(false),
+		SoftDeletePolicy:         storage.BucketSoftDeletePolicyArgs{RetentionDurationSeconds: pulumi.Int(SoftDeleteDays(cfg) * 86400)},
+		LifecycleRules: storage.BucketLifecycleRuleArray{storage.BucketLifecycleRuleArgs{
+			Action: storage.BucketLifecycleRuleActionArgs{Type: pulumi.String("Delete")},
+			Condition: storage.BucketLifecycleRuleConditionArgs{
+				WithState: pulumi.String("ARCHIVED"), DaysSinceNoncurrentTime: pulumi.Int(cfg.ObjectStore.NoncurrentVersionDays),
+			},
+		}},
+	}, keep...)
 }
 
 // The secondary ranges of the nodes' subnetwork (config.Addresses: the address plan).
@@ -175,6 +238,10 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, network *c
 		}
 		return cfg.Cluster.Version, nil
 	}).(pulumi.StringOutput)
+	nodes, granted, err := newNodeAccount(ctx, name, cfg, on)
+	if err != nil {
+		return nil, nil, err
+	}
 	cluster, err := container.NewCluster(ctx, name, &container.ClusterArgs{
 		Project:               pulumi.String(cfg.Project),
 		Name:                  pulumi.String(name),
@@ -198,7 +265,10 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, network *c
 			MasterIpv4CidrBlock: pulumi.String(cfg.Addresses().CIDR("control-plane")),
 		},
 		MasterAuthorizedNetworksConfig: container.ClusterMasterAuthorizedNetworksConfigArgs{CidrBlocks: authorized},
-	}, on)
+		// The default pool lives only while the cluster is created, but not as the Compute Engine
+		// default account either; a cluster made before keeps its own (this field replaces it).
+		NodeConfig: container.ClusterNodeConfigArgs{ServiceAccount: nodes.Email},
+	}, on, pulumi.IgnoreChanges([]string{"nodeConfig"}), pulumi.DependsOn(granted))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -222,20 +292,45 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, network *c
 			},
 			Management: container.NodePoolManagementArgs{AutoRepair: pulumi.Bool(true), AutoUpgrade: pulumi.Bool(true)},
 			NodeConfig: container.NodePoolNodeConfigArgs{
-				MachineType:            pulumi.String(pool.MachineType),
-				Labels:                 pulumi.ToStringMap(pool.Labels),
-				Taints:                 taints,
+				MachineType:    pulumi.String(pool.MachineType),
+				ServiceAccount: nodes.Email,
+				Labels:         pulumi.ToStringMap(pool.Labels),
+				Taints:         taints,
+				// With a dedicated account, IAM (not the legacy scopes) limits what nodes can do.
 				OauthScopes:            pulumi.ToStringArray([]string{"https://www.googleapis.com/auth/cloud-platform"}),
 				ShieldedInstanceConfig: container.NodePoolNodeConfigShieldedInstanceConfigArgs{EnableSecureBoot: pulumi.Bool(true), EnableIntegrityMonitoring: pulumi.Bool(true)},
 				WorkloadMetadataConfig: container.NodePoolNodeConfigWorkloadMetadataConfigArgs{Mode: pulumi.String("GKE_METADATA")},
 			},
-		}, pulumi.IgnoreChanges([]string{"initialNodeCount"}), on)
+		}, pulumi.IgnoreChanges([]string{"initialNodeCount"}), pulumi.DependsOn(granted), on)
 		if err != nil {
 			return nil, nil, err
 		}
 		pools = append(pools, np)
 	}
 	return cluster, pools, nil
+}
+
+// NodeRole is the one role of the nodes' own service account: what GKE's node agents need
+// (logs, metrics, autoscaling metrics), least privilege by GKE's guidance, instead of the
+// Compute Engine default account, which holds Editor on the project.
+const NodeRole = "roles/container.defaultNodeServiceAccount"
+
+// newNodeAccount is the nodes' service account and its role.
+func newNodeAccount(ctx *pulumi.Context, name string, cfg *config.Config, on pulumi.ResourceOption) (*serviceaccount.Account, []pulumi.Resource, error) {
+	account, err := serviceaccount.NewAccount(ctx, name+"-nodes", &serviceaccount.AccountArgs{
+		Project: pulumi.String(cfg.Project), AccountId: pulumi.String(name + "-nodes"), DisplayName: pulumi.String("GKE nodes of " + name),
+	}, on)
+	if err != nil {
+		return nil, nil, err
+	}
+	role, err := projects.NewIAMMember(ctx, name+"-nodes", &projects.IAMMemberArgs{
+		Project: pulumi.String(cfg.Project), Role: pulumi.String(NodeRole),
+		Member: pulumi.Sprintf("serviceAccount:%s", account.Email),
+	}, on)
+	if err != nil {
+		return nil, nil, err
+	}
+	return account, []pulumi.Resource{role}, nil
 }
 
 // pemsOf joins the certificates of a Cloud SQL instance's server CAs (the current one and, during
@@ -269,9 +364,13 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, network *
 	if err != nil {
 		return foundation.Postgres{}, err
 	}
+	// Cloud SQL holds the connection for days after its instance is gone (a deleted instance can
+	// still be restored), so deleting it fails; ABANDON drops it from the stack instead
+	// (terraform-provider-google #16275). See docs/clouds.md for what a dev teardown leaves.
 	conn, err := servicenetworking.NewConnection(ctx, name, &servicenetworking.ConnectionArgs{
 		Network: network.ID(), Service: pulumi.String("servicenetworking.googleapis.com"),
 		ReservedPeeringRanges: pulumi.StringArray{peering.Name},
+		DeletionPolicy:        pulumi.String("ABANDON"),
 	}, on)
 	if err != nil {
 		return foundation.Postgres{}, err

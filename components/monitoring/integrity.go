@@ -118,16 +118,24 @@ func ReportScript(pushURL string, cold bool) string {
 	return strings.Join(lines, "\n")
 }
 
-// ListerEnv configures rclone's remote for the store: S3 (with keys, or the pod's workload
-// identity through the SDK's default chain) or Azure Blob.
+// ListerEnv configures rclone's remote for the store, in the backups' protocol: S3 (with keys,
+// or the pod's workload identity through the SDK's default chain), Azure Blob, or Google Cloud
+// Storage through the pod's workload identity.
 func ListerEnv(store foundation.ObjectStorage) map[string]string {
 	key := func(k string) string { return "RCLONE_CONFIG_" + strings.ToUpper(remote) + "_" + k }
 	env := map[string]string{}
-	if store.API == config.AzureBlob {
+	switch store.Backup() {
+	case config.AzureBlob:
 		env[key("TYPE")] = "azureblob"
-		if store.Credentials == nil {
+		if store.BackupKeys() == nil {
 			env[key("ENV_AUTH")] = "true"
 		}
+		return env
+	case config.GCS:
+		// rclone v1.72.0 backend/googlecloudstorage: env_auth takes Google's default credentials.
+		env[key("TYPE")] = "google cloud storage"
+		env[key("ENV_AUTH")] = "true"
+		env[key("BUCKET_POLICY_ONLY")] = "true"
 		return env
 	}
 	env[key("TYPE")] = "s3"
@@ -139,17 +147,17 @@ func ListerEnv(store foundation.ObjectStorage) map[string]string {
 	if store.Endpoint != "" {
 		env[key("ENDPOINT")] = store.Endpoint
 	}
-	if store.Credentials == nil {
+	if store.BackupKeys() == nil {
 		env[key("ENV_AUTH")] = "true"
 	}
 	return env
 }
 
-// listerKeys are the store's static keys under rclone's names.
+// listerKeys are the backups' static keys under rclone's names.
 func listerKeys(store foundation.ObjectStorage) pulumi.StringMap {
 	key := func(k string) string { return "RCLONE_CONFIG_" + strings.ToUpper(remote) + "_" + k }
-	c := store.Credentials
-	if store.API == config.AzureBlob {
+	c := store.BackupKeys()
+	if store.Backup() == config.AzureBlob {
 		return pulumi.StringMap{key("ACCOUNT"): c.AccessKey, key("KEY"): c.SecretKey}
 	}
 	return pulumi.StringMap{key("ACCESS_KEY_ID"): c.AccessKey, key("SECRET_ACCESS_KEY"): c.SecretKey}
@@ -167,7 +175,7 @@ func envOf(m map[string]string) corev1.EnvVarArray {
 func newIntegrity(ctx *pulumi.Context, in Integrity, schedule string, gw *Pushgateway, p kube.Placement, opts ...pulumi.ResourceOption) error {
 	selector := kube.Labels(IntegrityApp, nil)
 	secret := pulumi.StringMap{"CLICKHOUSE_PASSWORD": in.Password}
-	if in.Store.Credentials != nil {
+	if in.Store.BackupKeys() != nil {
 		maps.Copy(secret, listerKeys(in.Store))
 	}
 	if _, err := kube.NewSecret(ctx, IntegrityApp, p.Namespace, selector, secret, opts...); err != nil {
@@ -184,7 +192,7 @@ func newIntegrity(ctx *pulumi.Context, in Integrity, schedule string, gw *Pushga
 		return env
 	}
 	var storeKeys []string
-	if in.Store.Credentials != nil {
+	if in.Store.BackupKeys() != nil {
 		storeKeys = slices.Sorted(maps.Keys(listerKeys(in.Store)))
 	}
 	chPassword := fromSecret("CLICKHOUSE_PASSWORD")

@@ -240,6 +240,16 @@ func SecretEnv(a Args) pulumi.StringMap {
 	return secrets
 }
 
+// identity is the service account PostHog's pods run as: the buckets' workload identity where
+// PostHog reaches its bucket through it; the namespace's default where it holds a key or has no
+// bucket (the identity may reach the backups bucket, which PostHog has no business with).
+func identity(store foundation.ObjectStorage) string {
+	if store.API != config.S3 || store.Credentials != nil {
+		return ""
+	}
+	return store.ServiceAccount
+}
+
 // MigrationsURL is the migrations' DATABASE_URL: the database itself, with its certificate
 // verified where it has one (dj-database-url passes sslmode and sslrootcert to libpq).
 func MigrationsURL(pg foundation.Postgres) pulumi.StringOutput {
@@ -296,7 +306,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			Container:      svc.Container(base),
 			Init:           []kube.Container{waitForMigrations},
 			PodAnnotations: pulumi.StringMap{"posthog-deploy/settings-hash": pulumi.String(settingsHash)},
-			ServiceAccount: args.ObjectStorage.ServiceAccount,
+			ServiceAccount: identity(args.ObjectStorage),
 		}, p, child, pulumi.DependsOn([]pulumi.Resource{job})); err != nil {
 			return nil, err
 		}

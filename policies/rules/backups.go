@@ -68,7 +68,7 @@ func backupBucket(r Resource) (bucket string, known bool) {
 	for _, c := range containers(r) {
 		if env := at(c, "env"); env.IsArray() {
 			for _, e := range env.AsArray().All {
-				if name, _ := str(at(e, "name")); name == "S3_BUCKET" || name == "AZBLOB_CONTAINER" {
+				if name, _ := str(at(e, "name")); name == "S3_BUCKET" || name == "AZBLOB_CONTAINER" || name == "GCS_BUCKET" {
 					v, ok := str(at(e, "value"))
 					return v, ok
 				}
@@ -127,18 +127,25 @@ func backupRules() []Rule {
 			{Name: "S3", Resources: []Resource{chBackedUp("0", "ph-backups"), backupCron("0"),
 				res(S3Bucket, "backups", map[string]any{"bucket": "ph-backups"}),
 				s3Setting(S3Versioning, "backups", map[string]any{"bucket": unknown, "versioningConfiguration": map[string]any{"status": "Enabled"}})}},
+			{Name: "GCS through workload identity", Resources: []Resource{chBackedUpTo("GCS_BUCKET", "0", "ph-backups"), backupCron("0"),
+				res(GCSBucket, "ph-backups", map[string]any{"name": "ph-backups", "versioning": map[string]any{"enabled": true}})}},
 		},
 		Fail: []Fixture{
 			{Name: "no schedule", Resources: []Resource{chBackedUp("0", "backups"), versioningJob("backups")}},
 			{Name: "unversioned bucket", Resources: []Resource{chBackedUp("0", "backups"), backupCron("0")}},
 			{Name: "no agent", Resources: []Resource{chReplica("0", "0", true), backupCron("0")}},
+			{Name: "unversioned GCS bucket", Resources: []Resource{chBackedUpTo("GCS_BUCKET", "0", "ph-backups"), backupCron("0"),
+				res(GCSBucket, "ph-backups", map[string]any{"name": "ph-backups"})}},
 		},
 	}}
 }
 
-func chBackedUp(shard, bucket string) Resource {
+func chBackedUp(shard, bucket string) Resource { return chBackedUpTo("S3_BUCKET", shard, bucket) }
+
+// chBackedUpTo is a replica whose backup agent names its bucket in setting (S3_BUCKET, GCS_BUCKET, …).
+func chBackedUpTo(setting, shard, bucket string) Resource {
 	agent := container("altinity/clickhouse-backup:2.6.30", map[string]any{"name": "backup",
-		"env": []any{map[string]any{"name": "S3_BUCKET", "value": bucket}}})
+		"env": []any{map[string]any{"name": setting, "value": bucket}}})
 	return res(StatefulSet, "chi-posthog-"+shard+"-0", map[string]any{"spec": map[string]any{"replicas": 1, "template": map[string]any{
 		"metadata": map[string]any{"labels": map[string]string{labels.App: chName, shardLabel: shard}},
 		"spec":     map[string]any{"containers": []any{container(config.Current().ClickHouse.Image.Ref, nil), agent}},
