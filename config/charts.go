@@ -31,6 +31,19 @@ var KubePrometheusStack = Chart{Repo: "https://prometheus-community.github.io/he
 		"grafana.persistence; grafana.sidecar.dashboards label grafana_dashboard=\"1\" searchNamespace ALL; kubelet.serviceMonitor.kubelet " +
 		"true scrapes kubelet_volume_stats_*"}
 
+// ClusterAutoscaler scales EKS's managed node groups between their min and max (they do not
+// scale by themselves). Its image must be the cluster's Kubernetes minor version: the chart's
+// appVersion is 1.35.0, so the stack sets image.tag from ClusterAutoscalerImages.
+var ClusterAutoscaler = Chart{Repo: "https://kubernetes.github.io/autoscaler", Name: "cluster-autoscaler", Version: "9.59.0",
+	Source: "kubernetes/autoscaler cluster-autoscaler-chart-9.59.0 (appVersion 1.35.0), cluster-autoscaler/charts/cluster-autoscaler/values.yaml: " +
+		"cloudProvider (aws), awsRegion, autoDiscovery.clusterName (matches the ASG tags k8s.io/cluster-autoscaler/enabled and " +
+		"k8s.io/cluster-autoscaler/<clusterName>, which EKS puts on managed node groups), rbac.serviceAccount.{name,annotations}, " +
+		"image.tag, extraArgs; IAM actions from cloudprovider/aws/README.md at cluster-autoscaler-1.36.1"}
+
+// ClusterAutoscalerImages is the cluster-autoscaler release of each Kubernetes minor version a
+// cloud stack may run (the newest patch tag, cluster-autoscaler-<version>, in kubernetes/autoscaler).
+var ClusterAutoscalerImages = map[string]string{"1.35": "v1.35.2", "1.36": "v1.36.1"}
+
 // Let's Encrypt's ACME directories.
 const (
 	LetsEncrypt        = "https://acme-v02.api.letsencrypt.org/directory"

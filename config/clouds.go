@@ -87,6 +87,15 @@ func (c *Config) validateCloud() Errors {
 		check(err != nil || !ha || p.Bits() > 0, key, quote(cidr),
 			fmt.Sprintf("must not open the cluster's API to the whole internet in %s", c.Environment))
 	}
+	for i, admin := range cl.Admins {
+		key := fmt.Sprintf("cluster.admins[%d]", i)
+		if s.Admins == nil {
+			check(false, key, quote(admin), fmt.Sprintf("is not for %s: its IAM already decides who reaches the cluster (docs/clouds.md)", c.Cloud))
+			break
+		}
+		check(s.Admins.Pattern.MatchString(admin), key, quote(admin), fmt.Sprintf("must be %s, such as %s", s.Admins.What, s.Admins.Example))
+		check(!slices.Contains(cl.Admins[:i], admin), key, quote(admin), "is listed twice")
+	}
 	replicas := c.ClickHouse.Shards * c.ClickHouse.Replicas
 	for _, pool := range []struct {
 		key string

@@ -89,6 +89,10 @@ type Cluster struct {
 	// APIAllowedCIDRs are the networks that may reach the cluster's API endpoint. Staging and
 	// prod must name them (an office, a VPN, CI runners): never the whole internet.
 	APIAllowedCIDRs []string `json:"apiAllowedCidrs"`
+	// Admins are the principals besides the one that created the cluster that get cluster-admin
+	// on it (CI, teammates), where the cloud's access control needs the stack to say so (AWS:
+	// IAM role or user ARNs, through EKS access entries).
+	Admins []string `json:"admins"`
 	// General runs everything but ClickHouse; ClickHouse's replicas run on their own pool,
 	// one node per replica.
 	General    NodePool `json:"general"`

@@ -257,6 +257,12 @@ func TestBadCloudConfig(t *testing.T) {
 			`posthog-deploy:project: invalid value "x": is only for a cloud with projects (gcp)`},
 		{"prod API open to the world", validCloud("gcp", "prod", map[string]string{"cluster": `{"apiAllowedCidrs": ["0.0.0.0/0"]}`}),
 			`posthog-deploy:cluster.apiAllowedCidrs[0]: invalid value "0.0.0.0/0": must not open the cluster's API to the whole internet in prod`},
+		{"admin not an IAM ARN", validCloud("aws", "dev", map[string]string{"cluster": `{"admins": ["arn:aws:sts::123456789012:assumed-role/ci/session"]}`}),
+			`posthog-deploy:cluster.admins[0]: invalid value "arn:aws:sts::123456789012:assumed-role/ci/session": must be an IAM role or user ARN, such as arn:aws:iam::123456789012:role/ci-deploy`},
+		{"admin twice", validCloud("aws", "dev", map[string]string{"cluster": `{"admins": ["arn:aws:iam::123456789012:role/ci", "arn:aws:iam::123456789012:role/ci"]}`}),
+			`posthog-deploy:cluster.admins[1]: invalid value "arn:aws:iam::123456789012:role/ci": is listed twice`},
+		{"admins where IAM decides", validCloud("gcp", "dev", map[string]string{"cluster": `{"admins": ["alice@example.com"]}`}),
+			`posthog-deploy:cluster.admins[0]: invalid value "alice@example.com": is not for gcp: its IAM already decides who reaches the cluster (docs/clouds.md)`},
 		{"staging API unrestricted", validCloud("aws", "staging", map[string]string{"cluster": `{}`}),
 			`posthog-deploy:cluster.apiAllowedCidrs: is required in staging`},
 		{"bad CIDR", validCloud("digitalocean", "dev", map[string]string{"cluster": `{"networkCidr": "10.0.0.1/16"}`}),
@@ -435,6 +441,17 @@ func TestMonitoringIsOnInStagingAndProd(t *testing.T) {
 			if m.Stack != want {
 				t.Errorf("%s/%s: monitoring.stack defaults to %q, want %q", cloud, env, m.Stack, want)
 			}
+		}
+	}
+}
+
+// Every Kubernetes version an EKS stack may run has its own cluster-autoscaler release pinned: the
+// autoscaler supports its own minor version only.
+func TestEveryEKSVersionHasItsAutoscaler(t *testing.T) {
+	for _, v := range Facts(AWS).Kubernetes {
+		tag, ok := ClusterAutoscalerImages[v.Version]
+		if !ok || !strings.HasPrefix(tag, "v"+v.Version+".") {
+			t.Errorf("EKS %s: cluster-autoscaler image %q, want v%s.<patch>", v.Version, tag, v.Version)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -75,9 +76,20 @@ type CloudFacts struct {
 	// DataTypes are the cloud's resource types that hold data: protected in staging and prod,
 	// never deleted or replaced without review, their URNs kept across refactors.
 	DataTypes []string
+	// Admins says what names a principal of cluster.admins, who is given cluster-admin through
+	// the cloud's own access control (EKS access entries); nil where the cloud's IAM already
+	// governs access to the cluster and the stack grants nothing itself.
+	Admins *Principals
 	// Mock is what the cloud computes for the resources and lookups the program reads, as the
 	// tests under Pulumi's mocks answer them.
 	Mock Mock
+}
+
+// Principals is the form of an identity a cloud's access control names.
+type Principals struct {
+	// Pattern is what one must match; Example and What say it in errors and docs.
+	Pattern       *regexp.Regexp
+	Example, What string
 }
 
 // Support is a version and the last day of its standard support on a cloud.
@@ -142,6 +154,9 @@ var Registry = []CloudFacts{
 			"eu-west-1": abc, "eu-west-2": abc, "eu-central-1": abc, "eu-north-1": abc,
 			"ap-southeast-1": abc, "ap-southeast-2": abc, "ap-northeast-1": {"a", "c", "d"}, "sa-east-1": abc},
 		ZoneNames: letters(""), DefaultRegion: "us-east-1", ListRegions: "aws ec2 describe-availability-zones",
+		// EKS access entries take IAM users and roles (not a role's assumed-role session ARN).
+		Admins: &Principals{Pattern: regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::[0-9]{12}:(role|user)/[\w+=,.@/-]+$`),
+			Example: "arn:aws:iam::123456789012:role/ci-deploy", What: "an IAM role or user ARN"},
 		General: [2]string{"m6i.large", "m6i.xlarge"}, ClickHouse: [2]string{"r6i.large", "r6i.2xlarge"},
 		Database: [2]string{"db.t4g.medium", "db.m6g.large"},
 		Zoned:    true, LoadBalancers: true,

@@ -182,6 +182,91 @@ func checkAWS(t *testing.T, rs []capture.Resource, env string) {
 	if !get(obj(sa), "metadata", "annotations", "eks.amazonaws.com/role-arn").IsString() {
 		t.Errorf("the buckets' service account has no IRSA role: %v", sa.Inputs)
 	}
+	checkAWSIdentities(t, rs, env)
+}
+
+// checkAWSIdentities: what the cluster's, the buckets' and the autoscaler's roles may do.
+func checkAWSIdentities(t *testing.T, rs []capture.Resource, env string) {
+	policies := map[string]string{}
+	for name, p := range ofType(rs, "aws:iam/rolePolicy:RolePolicy") {
+		policies[name] = str(get(obj(p), "policy"))
+	}
+	name := "posthog-" + env
+	// The cluster's role can use the Secrets' envelope key (terraform-aws-eks attaches the same).
+	enc := policies[name+"-cluster-encryption"]
+	for _, action := range []string{"kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"} {
+		if !strings.Contains(enc, `"`+action+`"`) {
+			t.Errorf("the cluster role cannot %s with the Secrets' key: %q", action, enc)
+		}
+	}
+	eks := only(t, rs, "aws:eks/cluster:Cluster")
+	if !slices.ContainsFunc(eks.DependsOn, func(u string) bool { return strings.HasSuffix(u, "::"+name+"-cluster-encryption") }) {
+		t.Errorf("the cluster is created before its role may use the key: depends on %v", eks.DependsOn)
+	}
+	// The buckets' role can abort an upload, and never delete an old version or see whether the
+	// bucket keeps them (so that clickhouse-backup deletes with markers).
+	buckets := policies["posthog-storage"]
+	if !strings.Contains(buckets, `"s3:AbortMultipartUpload"`) {
+		t.Errorf("clickhouse-backup cannot abort a failed multipart upload: %s", buckets)
+	}
+	for _, never := range []string{"s3:DeleteObjectVersion", "s3:GetBucketVersioning", "s3:*"} {
+		if strings.Contains(buckets, `"`+never+`"`) {
+			t.Errorf("the buckets' role may %s: %s", never, buckets)
+		}
+	}
+	// Cluster Autoscaler, of the cluster's minor version, as its own IRSA role, changing only
+	// this cluster's node groups.
+	release := obj(ofType(rs, "kubernetes:helm.sh/v3:Release")["cluster-autoscaler"])
+	for path, want := range map[string]string{"autoDiscovery.clusterName": name, "image.tag": "v1.36.1", "awsRegion": "us-east-1",
+		"rbac.serviceAccount.name": "cluster-autoscaler", "cloudProvider": "aws"} {
+		if got := str(get(release, append([]string{"values"}, strings.Split(path, ".")...)...)); got != want {
+			t.Errorf("cluster-autoscaler %s = %q, want %q", path, got, want)
+		}
+	}
+	if str(get(release, "version")) != "9.59.0" || str(get(release, "namespace")) != "kube-system" {
+		t.Errorf("cluster-autoscaler chart %v in %v", get(release, "version"), get(release, "namespace"))
+	}
+	scaler := policies[name+"-cluster-autoscaler"]
+	if !strings.Contains(scaler, `"autoscaling:SetDesiredCapacity"`) || !strings.Contains(scaler, "aws:ResourceTag/k8s.io/cluster-autoscaler/"+name) {
+		t.Errorf("the autoscaler's role: %s", scaler)
+	}
+	trust := str(get(obj(ofType(rs, "aws:iam/role:Role")[name+"-cluster-autoscaler"]), "assumeRolePolicy"))
+	if !strings.Contains(trust, "system:serviceaccount:kube-system:cluster-autoscaler") {
+		t.Errorf("the autoscaler's role trusts %s", trust)
+	}
+}
+
+// EKS gives cluster-admin to the principals cluster.admins names, through access entries, besides
+// the one that created the cluster.
+func TestEKSAdminsFromConfig(t *testing.T) {
+	cfg, err := capture.StackFile("../stacks/Pulumi.aws-prod.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admins := []string{"arn:aws:iam::123456789012:role/ci-deploy", "arn:aws:iam::123456789012:user/alice"}
+	cfg.Values["posthog-deploy:cluster"] = `{"apiAllowedCidrs": ["203.0.113.0/24"], "admins": ["` + strings.Join(admins, `", "`) + `"]}`
+	rs, err := capture.Run("aws-prod", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries, associations []string
+	for _, e := range ofType(rs, "aws:eks/accessEntry:AccessEntry") {
+		entries = append(entries, str(get(obj(e), "principalArn")))
+	}
+	for _, a := range ofType(rs, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation") {
+		if str(get(obj(a), "policyArn")) != "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy" ||
+			str(get(obj(a), "accessScope", "type")) != "cluster" {
+			t.Errorf("access policy %v", a.Inputs)
+		}
+		associations = append(associations, a.Name)
+	}
+	slices.Sort(entries)
+	if !slices.Equal(entries, admins) || len(associations) != 2 {
+		t.Errorf("access entries %v (%d associations), want %v", entries, len(associations), admins)
+	}
+	if creator, _ := boolean(get(obj(only(t, rs, "aws:eks/cluster:Cluster")), "accessConfig", "bootstrapClusterCreatorAdminPermissions")); !creator {
+		t.Error("the cluster's creator is no longer its admin")
+	}
 }
 
 func checkGCP(t *testing.T, rs []capture.Resource, env string) {

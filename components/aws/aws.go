@@ -75,6 +75,9 @@ func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.
 	if err != nil {
 		return nil, err
 	}
+	if err := newAutoscaler(ctx, name, cfg, cl.oidc, k8s, on, pulumi.Parent(f)); err != nil {
+		return nil, err
+	}
 	return f.Finish(ctx, cfg, k8s, cfg.Zones, pg, store.storage)
 }
 

@@ -22,11 +22,27 @@ type cluster struct {
 	ready      []pulumi.Resource
 }
 
+// ClusterAdminPolicy is the EKS access policy cluster.admins get, on the whole cluster.
+const ClusterAdminPolicy = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
 func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, net *network, key *kms.Key, on pulumi.ResourceOption) (*cluster, error) {
 	role, attached, err := serviceRole(ctx, name+"-cluster", "eks.amazonaws.com", []string{"AmazonEKSClusterPolicy"}, on)
 	if err != nil {
 		return nil, err
 	}
+	// The cluster's role uses the key that envelope-encrypts its Secrets (terraform-aws-eks v21.19.0
+	// main.tf, cluster_encryption: the same four actions on the key alone).
+	encryption, err := iam.NewRolePolicy(ctx, name+"-cluster-encryption", &iam.RolePolicyArgs{
+		Role: role.Name,
+		Policy: key.Arn.ApplyT(func(arn string) string {
+			return policy(map[string]any{"Effect": "Allow", "Resource": arn,
+				"Action": []string{"kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"}})
+		}).(pulumi.StringOutput),
+	}, on)
+	if err != nil {
+		return nil, err
+	}
+	attached = append(attached, encryption)
 	// EKS's own list: the version config allows must be one it offers in standard support now
 	// (extended support costs more, and ends).
 	version := eks.GetClusterVersionsOutput(ctx, eks.GetClusterVersionsOutputArgs{
@@ -60,6 +76,22 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, net *netwo
 	}, on, pulumi.DependsOn(attached))
 	if err != nil {
 		return nil, err
+	}
+	// Whoever created the cluster is its admin (bootstrap); the principals config names (CI, the
+	// team) get the same through access entries, so that the next `pulumi up` need not be theirs.
+	for i, admin := range cfg.Cluster.Admins {
+		entry, err := eks.NewAccessEntry(ctx, fmt.Sprintf("%s-admin-%d", name, i), &eks.AccessEntryArgs{
+			ClusterName: eksCluster.Name, PrincipalArn: pulumi.String(admin), Type: pulumi.String("STANDARD"),
+		}, on)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := eks.NewAccessPolicyAssociation(ctx, fmt.Sprintf("%s-admin-%d", name, i), &eks.AccessPolicyAssociationArgs{
+			ClusterName: eksCluster.Name, PrincipalArn: entry.PrincipalArn, PolicyArn: pulumi.String(ClusterAdminPolicy),
+			AccessScope: eks.AccessPolicyAssociationAccessScopeArgs{Type: pulumi.String("cluster")},
+		}, on); err != nil {
+			return nil, err
+		}
 	}
 	issuer := eksCluster.Identities.Index(pulumi.Int(0)).Oidcs().Index(pulumi.Int(0)).Issuer().Elem()
 	provider, err := iam.NewOpenIdConnectProvider(ctx, name, &iam.OpenIdConnectProviderArgs{
@@ -195,6 +227,15 @@ func rdsCABundle(region string) string {
 	return fmt.Sprintf("https://truststore.pki.rds.amazonaws.com/%s/%s-bundle.pem", region, region)
 }
 
+// BucketActions are what the buckets' IRSA role may do. Deleting an object leaves a delete marker
+// and keeps its old version until the lifecycle rule expires it: the role has neither
+// s3:DeleteObjectVersion nor s3:GetBucketVersioning. Without the latter, clickhouse-backup (v2.6.30
+// pkg/storage/s3.go, deleteKey) sees versioning as off and deletes an expired backup with plain
+// deletes instead of deleting every version, which it would otherwise try (and be refused).
+// s3:AbortMultipartUpload lets it abandon a failed multipart copy.
+var BucketActions = []string{"s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+	"s3:AbortMultipartUpload"}
+
 // store is the buckets and the role pods assume to use them.
 type store struct {
 	storage foundation.ObjectStorage
@@ -221,7 +262,7 @@ func newBuckets(ctx *pulumi.Context, cfg *config.Config, o oidc, keep []pulumi.R
 	access := pulumi.All(arns[0], arns[1]).ApplyT(func(v []any) string {
 		return policy(map[string]any{
 			"Effect":   "Allow",
-			"Action":   []string{"s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
+			"Action":   BucketActions,
 			"Resource": []string{v[0].(string), v[0].(string) + "/*", v[1].(string), v[1].(string) + "/*"},
 		})
 	}).(pulumi.StringOutput)
