@@ -270,8 +270,9 @@ var Registry = []CloudFacts{
 			"digitalocean:index/spacesBucket:SpacesBucket"},
 		Mock: Mock{
 			Outputs: map[string]func(string) map[string]any{
-				"digitalocean:index/kubernetesCluster:KubernetesCluster": func(string) map[string]any {
-					return map[string]any{"kubeConfigs": []any{map[string]any{"rawConfig": "apiVersion: v1\nkind: Config\n"}}}
+				"digitalocean:index/kubernetesCluster:KubernetesCluster": func(name string) map[string]any {
+					return map[string]any{"endpoint": "https://" + name + ".k8s.ondigitalocean.com", "id": name + "-uuid",
+						"kubeConfigs": []any{map[string]any{"rawConfig": "apiVersion: v1\nkind: Config\n", "clusterCaCertificate": "Q0E=", "token": "mock-7-day-token"}}}
 				},
 				"digitalocean:index/databaseCluster:DatabaseCluster": func(name string) map[string]any {
 					return map[string]any{"privateHost": name + ".private.db.ondigitalocean.com"}

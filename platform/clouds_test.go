@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"gopkg.in/yaml.v3"
 
 	"github.com/posthog-deploy/posthog-deploy/config"
 	"github.com/posthog-deploy/posthog-deploy/platform/capture"
@@ -108,6 +109,7 @@ func TestCloudStacks(t *testing.T) {
 				t.Errorf("namespace protect = %v", ns.Protect)
 			}
 
+			checkKubeconfig(t, rs, s.cloud)
 			switch s.cloud {
 			case "aws":
 				checkAWS(t, rs, s.env)
@@ -414,6 +416,31 @@ func envOf(c resource.PropertyValue) map[string]string {
 	return out
 }
 
+// helpers are each cloud's own credential helper, which the kubeconfig runs for a short-lived token.
+var helpers = map[string]string{"aws": "aws", "gcp": "gke-gcloud-auth-plugin", "digitalocean": "doctl"}
+
+// checkKubeconfig: the stack reaches its cluster with a token the cloud's CLI issues at each use,
+// never a stored token or client certificate, which expire (DigitalOcean's after 7 days) or are
+// cluster-admin for as long as they leak.
+func checkKubeconfig(t *testing.T, rs []capture.Resource, cloud string) {
+	if helpers[cloud] == "" {
+		return // Azure joins with Entra ID (next commit)
+	}
+	var doc struct {
+		Users []struct {
+			User map[string]any `yaml:"user"`
+		} `yaml:"users"`
+	}
+	if err := yaml.Unmarshal([]byte(kubeconfig(t, rs)), &doc); err != nil || len(doc.Users) != 1 {
+		t.Fatalf("kubeconfig: %v, users %v", err, doc.Users)
+	}
+	user := doc.Users[0].User
+	exec, _ := user["exec"].(map[string]any)
+	if exec == nil || exec["command"] != helpers[cloud] || len(user) != 1 {
+		t.Errorf("the kubeconfig's user is %v, want only an exec of %s", user, helpers[cloud])
+	}
+}
+
 func checkDigitalOcean(t *testing.T, rs []capture.Resource, prod, ha bool) {
 	doks := obj(only(t, rs, "digitalocean:index/kubernetesCluster:KubernetesCluster"))
 	if on, _ := boolean(get(doks, "ha")); on != ha {
@@ -433,6 +460,23 @@ func checkDigitalOcean(t *testing.T, rs []capture.Resource, prod, ha bool) {
 	for name, b := range ofType(rs, "digitalocean:index/spacesBucket:SpacesBucket") {
 		if v, _ := boolean(get(obj(b), "versioning", "enabled")); !v || str(get(obj(b), "acl")) != "private" {
 			t.Errorf("Spaces bucket %s: %v", name, b.Inputs)
+		}
+	}
+	// doadmin lets PostHog's user create in its database before the migrations run.
+	var setup capture.Resource
+	for name, j := range ofType(rs, "kubernetes:batch/v1:Job") {
+		if strings.HasPrefix(name, "postgres-setup-") {
+			setup = j
+		}
+	}
+	container := get(obj(setup), "spec", "template", "spec", "containers").ArrayValue()[0]
+	if script := fmt.Sprint(get(container, "command")); !strings.Contains(script, `GRANT CREATE ON DATABASE "posthog" TO "posthog"`) ||
+		envOf(container)["PGUSER"] != "doadmin" || envOf(container)["PGSSLMODE"] != "verify-ca" {
+		t.Errorf("the database setup Job: %v %v", script, envOf(container))
+	}
+	for name, j := range ofType(rs, "kubernetes:batch/v1:Job") {
+		if strings.HasPrefix(name, "posthog-migrate-") && !slices.Contains(j.DependsOn, setup.URN) {
+			t.Errorf("the migrations run before doadmin's grants")
 		}
 	}
 	key := obj(only(t, rs, "digitalocean:index/spacesKey:SpacesKey"))

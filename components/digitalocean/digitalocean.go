@@ -87,7 +87,7 @@ func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.
 	}
 	k8s, err := foundation.NewCluster(ctx, "cluster", foundation.ClusterArgs{
 		Config:         cfg,
-		Kubeconfig:     pulumi.ToSecret(cluster.KubeConfigs.Index(pulumi.Int(0)).RawConfig().Elem()).(pulumi.StringOutput),
+		Kubeconfig:     kubeconfig(name, cluster),
 		Volumes:        &foundation.StorageClass{Provisioner: "dobs.csi.digitalocean.com"},
 		ServiceAccount: true,
 		Ready:          ready,
@@ -97,6 +97,30 @@ func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.
 		return nil, err
 	}
 	return f.Finish(ctx, cfg, k8s, nil, pg, storage)
+}
+
+// kubeconfig reaches the cluster with a token doctl asks DigitalOcean for at each use (with
+// DIGITALOCEAN_ACCESS_TOKEN or doctl's own login), not the 7-day token of the cluster's raw
+// kubeconfig, which fails a later `up` once it expires (pulumi-digitalocean #77, #312).
+func kubeconfig(name string, cluster *do.KubernetesCluster) pulumi.StringOutput {
+	return pulumi.ToSecret(cluster.ID().ApplyT(func(id string) pulumi.StringOutput {
+		return foundation.ExecKubeconfig(name, cluster.Endpoint, cluster.KubeConfigs.Index(pulumi.Int(0)).ClusterCaCertificate().Elem(),
+			"doctl", "kubernetes", "cluster", "kubeconfig", "exec-credential", "--version=v1beta1", id)
+	})).(pulumi.StringOutput)
+}
+
+// Admin is the administrator DigitalOcean creates on every database cluster.
+const Admin = "doadmin"
+
+// Grants are what Admin gives PostHog's user. The database the API creates belongs to doadmin and
+// the user it creates gets nothing on it: PostHog's migrations create pg_trgm (trusted: CREATE on
+// the database is enough, foundation.PostgresExtensions), and from PostgreSQL 15 the public schema
+// is its owner's alone ("permission denied for schema public").
+func Grants(d foundation.Database) []string {
+	return []string{
+		fmt.Sprintf(`GRANT CREATE ON DATABASE %q TO %q`, d.Name, d.User),
+		fmt.Sprintf(`GRANT ALL ON SCHEMA public TO %q`, d.User),
+	}
 }
 
 func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, vpc *do.Vpc, cluster *do.KubernetesCluster,
@@ -145,6 +169,7 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, vpc *do.V
 	}
 	endpoint := spec.At(db.PrivateHost, pulumi.ToSecret(user.Password).(pulumi.StringOutput))
 	endpoint.Port = postgresPort
+	endpoint.Setup = &foundation.PostgresSetup{User: Admin, Password: pulumi.ToSecret(db.Password).(pulumi.StringOutput), SQL: Grants(spec)}
 	// Reachable once the nodes are trusted sources and the database and its user exist.
 	endpoint.Ready = []pulumi.Resource{db, firewall, database, user}
 	// The cluster's own CA, from the API: a certificate it signed is this cluster's.

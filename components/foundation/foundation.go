@@ -64,6 +64,7 @@ func (f *Foundation) Finish(ctx *pulumi.Context, cfg *config.Config, c *Cluster,
 	store ObjectStorage) (*Foundation, error) {
 	f.Cluster, f.Namespace, f.Zones = c, cfg.Namespace, zones
 	f.AwaitLoadBalancers = cfg.Cluster.AwaitLoadBalancers
+	pg.Ready = append(pg.Ready, c.PostgresReady...)
 	f.Postgres, f.ObjectStorage = pg, store
 	if !config.Facts(cfg.Cloud).StandIns {
 		f.ClickHousePool = ClickHousePool
@@ -133,6 +134,8 @@ type Postgres struct {
 	TLS PostgresTLS
 	// Ready is what must exist before clients connect.
 	Ready []pulumi.Resource
+	// Setup is what an administrator runs before PostHog connects (nil where nothing is needed).
+	Setup *PostgresSetup
 }
 
 // PostgresTLS is how a client verifies a managed database's certificate.
@@ -231,6 +234,8 @@ type Cluster struct {
 	// Kubeconfig reaches a cluster the stack created (a Pulumi secret); the ambient one's
 	// contents on "local".
 	Kubeconfig pulumi.StringOutput
+	// PostgresReady is what the cluster runs before PostHog may use the database (its setup).
+	PostgresReady []pulumi.Resource
 }
 
 // ClusterArgs is how to reach a cluster and what to make on it.
@@ -330,11 +335,22 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 			return nil, err
 		}
 	}
+	var caReady []pulumi.Resource
 	if args.Postgres.TLS.CA != (pulumi.StringOutput{}) {
-		if _, err := kube.NewConfigMap(ctx, CAConfigMap, c.Placement.Namespace, kube.Labels(CAConfigMap, nil),
-			pulumi.StringMap{CAFile: args.Postgres.TLS.CA}, on); err != nil {
+		ca, err := kube.NewConfigMap(ctx, CAConfigMap, c.Placement.Namespace, kube.Labels(CAConfigMap, nil),
+			pulumi.StringMap{CAFile: args.Postgres.TLS.CA}, on)
+		if err != nil {
 			return nil, err
 		}
+		caReady = append(caReady, ca)
+	}
+	if args.Postgres.Setup != nil {
+		job, err := newPostgresSetup(ctx, cfg, args.Postgres, c.Placement, on,
+			pulumi.DependsOn(append(caReady, args.Postgres.Ready...)))
+		if err != nil {
+			return nil, err
+		}
+		c.PostgresReady = append(c.PostgresReady, job)
 	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"namespace": pulumi.String(cfg.Namespace)})
 }
