@@ -81,9 +81,19 @@ func TestCloudStacks(t *testing.T) {
 			}
 			// The data plane landed on the new cluster with the cloud's storage class, its
 			// ClickHouse replicas on their dedicated pool, and the cloud's endpoints in PostHog's settings.
+			// A dev stack goes whole with `pulumi destroy`: its volumes with their claims and its
+			// buckets with their objects. Anywhere else both stay.
 			sc := only(t, rs, "kubernetes:storage.k8s.io/v1:StorageClass")
-			if str(get(obj(sc), "reclaimPolicy")) != "Retain" || str(get(obj(sc), "volumeBindingMode")) != "WaitForFirstConsumer" {
-				t.Errorf("storage class %v", sc.Inputs)
+			if want := map[bool]string{true: "Retain", false: "Delete"}[ha]; str(get(obj(sc), "reclaimPolicy")) != want ||
+				str(get(obj(sc), "volumeBindingMode")) != "WaitForFirstConsumer" {
+				t.Errorf("storage class %v, want reclaimPolicy %s", sc.Inputs, want)
+			}
+			for _, typ := range []string{"aws:s3/bucketV2:BucketV2", "gcp:storage/bucket:Bucket", "digitalocean:index/spacesBucket:SpacesBucket"} {
+				for name, b := range ofType(rs, typ) {
+					if force, _ := boolean(get(obj(b), "forceDestroy")); force == ha {
+						t.Errorf("bucket %s forceDestroy %v in %s", name, force, s.env)
+					}
+				}
 			}
 			for name, sts := range ofType(rs, "kubernetes:apps/v1:StatefulSet") {
 				claims := get(obj(sts), "spec", "volumeClaimTemplates")

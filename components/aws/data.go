@@ -246,7 +246,7 @@ func newBuckets(ctx *pulumi.Context, cfg *config.Config, o oidc, keep []pulumi.R
 	data, backups := cfg.ObjectStore.Buckets()
 	var arns []pulumi.StringOutput
 	for _, b := range []string{data, backups} {
-		bucket, err := s3.NewBucketV2(ctx, b, &s3.BucketV2Args{Bucket: pulumi.String(b), ForceDestroy: pulumi.Bool(false)}, keep...)
+		bucket, err := s3.NewBucketV2(ctx, b, &s3.BucketV2Args{Bucket: pulumi.String(b), ForceDestroy: pulumi.Bool(foundation.Disposable(cfg))}, keep...)
 		if err != nil {
 			return nil, err
 		}

@@ -187,7 +187,7 @@ func newSpaces(ctx *pulumi.Context, cfg *config.Config, keep []pulumi.ResourceOp
 			Region:       pulumi.String(cfg.Region),
 			Acl:          pulumi.String("private"),
 			Versioning:   do.SpacesBucketVersioningArgs{Enabled: pulumi.Bool(true)},
-			ForceDestroy: pulumi.Bool(false),
+			ForceDestroy: pulumi.Bool(foundation.Disposable(cfg)),
 			LifecycleRules: do.SpacesBucketLifecycleRuleArray{do.SpacesBucketLifecycleRuleArgs{
 				Enabled: pulumi.Bool(true),
 				NoncurrentVersionExpiration: do.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs{

@@ -24,6 +24,11 @@ func Keep(cfg *config.Config, opts ...pulumi.ResourceOption) []pulumi.ResourceOp
 	return append(opts, pulumi.Protect(p), pulumi.RetainOnDelete(p))
 }
 
+// Disposable says the stack's data may go with it: a dev stack's `pulumi destroy` empties its
+// buckets (force destroy) and its volumes go with their claims (reclaim policy Delete), so that
+// nothing is left behind to pay for. Never in staging or prod (policy PH-ST-002).
+func Disposable(cfg *config.Config) bool { return !cfg.Environment.Protected() }
+
 // Pool is a node pool every cloud creates: "general" for everything, "clickhouse" labelled and
 // tainted for ClickHouse's replicas only (kube.PoolLabel).
 type Pool struct {

@@ -271,8 +271,17 @@ const (
 	StorageAccountName = "posthog-storage"
 )
 
+// reclaim is the storage class's reclaim policy: volumes outlive their claims (Retain) unless
+// the stack is Disposable. A volume keeps the policy it was made with.
+func reclaim(cfg *config.Config) string {
+	if Disposable(cfg) {
+		return "Delete"
+	}
+	return "Retain"
+}
+
 // NewCluster makes the Kubernetes side of a foundation: the provider, the namespace, and on a
-// cloud's cluster a storage class that keeps volumes when their claims go (Retain) and binds them
+// cloud's cluster a storage class that keeps volumes when their claims go (Retain; Delete in dev) and binds them
 // in the zone of the pod (WaitForFirstConsumer) and the service account of the pods using the
 // buckets; and the database's CA where the cloud's API gives it. Its children stood at the stack's
 // root before it was a component, and keep those URNs as aliases.
@@ -300,10 +309,10 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 			Metadata:             metav1.ObjectMetaArgs{Name: pulumi.String(StorageClassName)},
 			Provisioner:          pulumi.String(args.Volumes.Provisioner),
 			Parameters:           pulumi.ToStringMap(args.Volumes.Parameters),
-			ReclaimPolicy:        pulumi.String("Retain"),
+			ReclaimPolicy:        pulumi.String(reclaim(cfg)),
 			VolumeBindingMode:    pulumi.String("WaitForFirstConsumer"),
 			AllowVolumeExpansion: pulumi.Bool(true),
-		}, on, ready); err != nil {
+		}, on, ready, pulumi.DeleteBeforeReplace(true)); err != nil { // the policy is immutable; the class keeps its name
 			return nil, err
 		}
 	}

@@ -168,7 +168,7 @@ func newBucket(ctx *pulumi.Context, name string, cfg *config.Config, keep []pulu
 		Versioning:               storage.BucketVersioningArgs{Enabled: pulumi.Bool(true)},
 		UniformBucketLevelAccess: pulumi.Bool(true),
 		PublicAccessPrevention:   pulumi.String("enforced"),
-		ForceDestroy:             pulumi.Bool(false),
+		ForceDestroy:             pulumi.Bool(foundation.Disposable(cfg)),
 		SoftDeletePolicy:         storage.BucketSoftDeletePolicyArgs{RetentionDurationSeconds: pulumi.Int(SoftDeleteDays(cfg) * 86400)},
 		LifecycleRules: storage.BucketLifecycleRuleArray{storage.BucketLifecycleRuleArgs{
 			Action: storage.BucketLifecycleRuleActionArgs{Type: pulumi.String("Delete")},

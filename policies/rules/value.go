@@ -18,6 +18,8 @@ const (
 	PDB         = "kubernetes:policy/v1:PodDisruptionBudget"
 	Namespace   = "kubernetes:core/v1:Namespace"
 	PVC         = "kubernetes:core/v1:PersistentVolumeClaim"
+	// StorageClass provisions the stack's volumes.
+	StorageClass = "kubernetes:storage.k8s.io/v1:StorageClass"
 	// NetworkPolicy isolates pods.
 	NetworkPolicy = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 )
