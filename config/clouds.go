@@ -87,6 +87,10 @@ func (c *Config) validateCloud() Errors {
 		check(err != nil || !ha || p.Bits() > 0, key, quote(cidr),
 			fmt.Sprintf("must not open the cluster's API to the whole internet in %s", c.Environment))
 	}
+	if s.Admins != nil && s.Admins.Required {
+		check(len(cl.Admins) > 0, "cluster.admins", nil, fmt.Sprintf("is required on %s: who administers the cluster (%s each; "+
+			"nobody else can reach it), such as %s", c.Cloud, s.Admins.What, s.Admins.Example))
+	}
 	for i, admin := range cl.Admins {
 		key := fmt.Sprintf("cluster.admins[%d]", i)
 		if s.Admins == nil {

@@ -202,8 +202,19 @@ func validCloud(cloud, env string, extra map[string]string) source {
 	for k, v := range extra {
 		s.values[k] = v
 	}
+	// Azure's local accounts are off: a stack names its admins' group.
+	if cluster := s.values["cluster"]; cloud == "azure" && !strings.Contains(cluster, `"admins"`) {
+		if cluster == "" {
+			cluster = "{}"
+		}
+		s.values["cluster"] = `{"admins": ["` + azureAdmins + `"], ` + strings.TrimPrefix(strings.TrimSuffix(cluster, "}"), "{") + "}"
+		s.values["cluster"] = strings.Replace(s.values["cluster"], `"], }`, `"]}`, 1)
+	}
 	return s
 }
+
+// azureAdmins is an Entra ID group's object id in the valid Azure stacks.
+const azureAdmins = "0b8f3c52-6f1e-4c8e-9d7a-2f4e5a6b7c8d"
 
 func TestCloudDefaults(t *testing.T) {
 	for _, cloud := range []string{"aws", "gcp", "digitalocean", "azure"} {
@@ -261,6 +272,10 @@ func TestBadCloudConfig(t *testing.T) {
 			`posthog-deploy:cluster.admins[0]: invalid value "arn:aws:sts::123456789012:assumed-role/ci/session": must be an IAM role or user ARN, such as arn:aws:iam::123456789012:role/ci-deploy`},
 		{"admin twice", validCloud("aws", "dev", map[string]string{"cluster": `{"admins": ["arn:aws:iam::123456789012:role/ci", "arn:aws:iam::123456789012:role/ci"]}`}),
 			`posthog-deploy:cluster.admins[1]: invalid value "arn:aws:iam::123456789012:role/ci": is listed twice`},
+		{"no admins where local accounts are off", validCloud("azure", "dev", map[string]string{"cluster": `{"admins": []}`}),
+			`posthog-deploy:cluster.admins: is required on azure: who administers the cluster (a Microsoft Entra group's object id each; nobody else can reach it), such as 0b8f3c52-6f1e-4c8e-9d7a-2f4e5a6b7c8d`},
+		{"admin not a group id", validCloud("azure", "dev", map[string]string{"cluster": `{"admins": ["ops@acme.example"]}`}),
+			`posthog-deploy:cluster.admins[0]: invalid value "ops@acme.example": must be a Microsoft Entra group's object id, such as 0b8f3c52-6f1e-4c8e-9d7a-2f4e5a6b7c8d`},
 		{"admins where IAM decides", validCloud("gcp", "dev", map[string]string{"cluster": `{"admins": ["alice@example.com"]}`}),
 			`posthog-deploy:cluster.admins[0]: invalid value "alice@example.com": is not for gcp: its IAM already decides who reaches the cluster (docs/clouds.md)`},
 		{"staging API unrestricted", validCloud("aws", "staging", map[string]string{"cluster": `{}`}),

@@ -27,7 +27,7 @@ var Keys = []Key{
 	{Name: "namespace", Description: "The Kubernetes namespace of the platform (default posthog)."},
 	{Name: "region", Description: "The cloud region (required on clouds)."},
 	{Name: "project", Description: "The GCP project id (gcp only)."},
-	{Name: "cluster", Object: true, Description: "The cluster: version, networkCidr, apiAllowedCidrs, admins (AWS: IAM ARNs given cluster-admin), general and clickhouse node pools, storageClass, spreadZones."},
+	{Name: "cluster", Object: true, Description: "The cluster: version, networkCidr, apiAllowedCidrs, admins (cluster-admins: IAM ARNs on AWS, Entra ID groups on Azure), general and clickhouse node pools, storageClass, spreadZones."},
 	{Name: "zookeeper", Object: true, Description: "ZooKeeper: replicas, purgeIntervalHours, snapRetainCount, image, storage."},
 	{Name: "kafka", Object: true, Description: "Kafka: brokers, replicationFactor, minInsyncReplicas, partitions, retentionHours, storage, image."},
 	{Name: "redis", Object: true, Description: "Redis: image, storage."},

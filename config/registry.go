@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"regexp"
 	"slices"
@@ -90,6 +91,8 @@ type Principals struct {
 	// Pattern is what one must match; Example and What say it in errors and docs.
 	Pattern       *regexp.Regexp
 	Example, What string
+	// Required says the stack needs at least one: nobody else can reach the cluster.
+	Required bool
 }
 
 // Support is a version and the last day of its standard support on a cloud.
@@ -308,6 +311,9 @@ var Registry = []CloudFacts{
 		Zoned: true, LoadBalancers: true,
 		Secrets:   []string{"clickhousePassword", "postgresPassword", "secretKey"},
 		ObjectAPI: AzureBlob, AccountNameMax: 24,
+		// Local accounts are off: members of these Entra ID groups are the cluster's admins.
+		Admins: &Principals{Pattern: regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`), Required: true,
+			Example: "0b8f3c52-6f1e-4c8e-9d7a-2f4e5a6b7c8d", What: "a Microsoft Entra group's object id"},
 		TaintEffect: "NoSchedule",
 		Plan:        azurePlan,
 		// The Standard Load Balancer does not proxy: clients' addresses reach the nodes.
@@ -330,11 +336,20 @@ var Registry = []CloudFacts{
 				"azure-native:dbforpostgresql:Server": func(name string) map[string]any {
 					return map[string]any{"fullyQualifiedDomainName": name + ".postgres.database.azure.com"}
 				},
+				"azure-native:network:Subnet": func(name string) map[string]any {
+					return map[string]any{"id": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/" +
+						"Microsoft.Network/virtualNetworks/vnet/subnets/" + name}
+				},
+				"azure-native:containerservice:ManagedCluster": func(name string) map[string]any {
+					return map[string]any{"identity": map[string]any{"type": "SystemAssigned", "principalId": name + "-principal"}}
+				},
 			},
 			Calls: map[string]func(map[string]any) map[string]any{
 				"azure-native:containerservice:listManagedClusterUserCredentials": func(map[string]any) map[string]any {
+					// A user kubeconfig of an Entra ID cluster: its one cluster, and no secret.
 					return map[string]any{"kubeconfigs": []any{map[string]any{"name": "clusterUser",
-						"value": "YXBpVmVyc2lvbjogdjEKa2luZDogQ29uZmlnCg=="}}} // "apiVersion: v1\nkind: Config\n"
+						"value": base64.StdEncoding.EncodeToString([]byte("apiVersion: v1\nkind: Config\nclusters:\n- name: aks\n  cluster:\n" +
+							"    server: https://aks.hcp.eastus.azmk8s.io:443\n    certificate-authority-data: Q0E=\n"))}}}
 				},
 				"azure-native:storage:listStorageAccountKeys": func(map[string]any) map[string]any {
 					return map[string]any{"keys": []any{map[string]any{"keyName": "key1", "value": "mock-account-key", "permissions": "FULL"}}}

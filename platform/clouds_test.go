@@ -427,15 +427,12 @@ func envOf(c resource.PropertyValue) map[string]string {
 }
 
 // helpers are each cloud's own credential helper, which the kubeconfig runs for a short-lived token.
-var helpers = map[string]string{"aws": "aws", "gcp": "gke-gcloud-auth-plugin", "digitalocean": "doctl"}
+var helpers = map[string]string{"aws": "aws", "gcp": "gke-gcloud-auth-plugin", "digitalocean": "doctl", "azure": "kubelogin"}
 
 // checkKubeconfig: the stack reaches its cluster with a token the cloud's CLI issues at each use,
 // never a stored token or client certificate, which expire (DigitalOcean's after 7 days) or are
 // cluster-admin for as long as they leak.
 func checkKubeconfig(t *testing.T, rs []capture.Resource, cloud string) {
-	if helpers[cloud] == "" {
-		return // Azure joins with Entra ID (next commit)
-	}
 	var doc struct {
 		Users []struct {
 			User map[string]any `yaml:"user"`
@@ -511,6 +508,36 @@ func checkAzure(t *testing.T, rs []capture.Resource, env string) {
 	}
 	if wi, _ := boolean(get(aks, "securityProfile", "workloadIdentity", "enabled")); !wi {
 		t.Error("AKS without workload identity")
+	}
+	// Microsoft Entra ID only, the stack's groups as admins, through kubelogin.
+	if off, _ := boolean(get(aks, "disableLocalAccounts")); !off {
+		t.Error("AKS keeps its local accounts (a static admin certificate)")
+	}
+	if managed, _ := boolean(get(aks, "aadProfile", "managed")); !managed ||
+		fmt.Sprint(get(aks, "aadProfile", "adminGroupObjectIDs").ArrayValue()) != "[{0b8f3c52-6f1e-4c8e-9d7a-2f4e5a6b7c8d}]" {
+		t.Errorf("AKS Entra ID profile %v", get(aks, "aadProfile"))
+	}
+	if kc := kubeconfig(t, rs); !strings.Contains(kc, "--server-id") || !strings.Contains(kc, "6dae42f8-4368-4678-94ff-3960e28e3630") ||
+		!strings.Contains(kc, "azurecli") || !strings.Contains(kc, "https://aks.hcp.eastus.azmk8s.io:443") {
+		t.Errorf("the kubeconfig does not get an Entra token for AKS from the Azure CLI:\n%s", kc)
+	}
+	// Cilium, not the retired network policy manager.
+	if np := get(aks, "networkProfile"); str(get(np, "networkDataplane")) != "cilium" || str(get(np, "networkPolicy")) != "cilium" {
+		t.Errorf("AKS network profile %v", np)
+	}
+	// The cluster's identity may use the nodes' own subnet, before anything asks for a load balancer.
+	assignment := only(t, rs, "azure-native:authorization:RoleAssignment")
+	a := obj(assignment)
+	if !strings.HasSuffix(str(get(a, "roleDefinitionId")), "/providers/Microsoft.Authorization/roleDefinitions/4d97b98b-1d4f-4787-a291-c67834d212e7") ||
+		!strings.HasSuffix(str(get(a, "scope")), "/subnets/posthog-"+env+"-nodes") || !strings.HasSuffix(str(get(a, "principalId")), "-principal") {
+		t.Errorf("the cluster identity's Network Contributor on its subnet: %v", a)
+	}
+	if !slices.Contains(only(t, rs, "pulumi:providers:kubernetes").DependsOn, assignment.URN) {
+		t.Error("workloads do not wait for the identity's rights on the subnet")
+	}
+	ext := obj(only(t, rs, "azure-native:dbforpostgresql:Configuration"))
+	if str(get(ext, "configurationName")) != "azure.extensions" || !strings.Contains(str(get(ext, "value")), "pg_trgm") {
+		t.Errorf("Flexible Server does not allow pg_trgm, which PostHog's migrations create: %v", ext)
 	}
 	if zones := get(aks, "agentPoolProfiles").ArrayValue()[0].ObjectValue()["availabilityZones"]; len(zones.ArrayValue()) != 3 {
 		t.Errorf("AKS pool zones %v", zones)

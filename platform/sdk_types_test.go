@@ -38,6 +38,8 @@ var sdkArgs = map[string]interface{ ElementType() reflect.Type }{
 	"aws:ec2/subnet:Subnet":                                                ec2.SubnetArgs{},
 	"aws:ec2/vpc:Vpc":                                                      ec2.VpcArgs{},
 	"aws:eks/addon:Addon":                                                  eks.AddonArgs{},
+	"aws:eks/accessEntry:AccessEntry":                                      eks.AccessEntryArgs{},
+	"aws:eks/accessPolicyAssociation:AccessPolicyAssociation":              eks.AccessPolicyAssociationArgs{},
 	"aws:eks/cluster:Cluster":                                              eks.ClusterArgs{},
 	"aws:eks/nodeGroup:NodeGroup":                                          eks.NodeGroupArgs{},
 	"aws:iam/openIdConnectProvider:OpenIdConnectProvider":                  iam.OpenIdConnectProviderArgs{},
@@ -57,6 +59,8 @@ var sdkArgs = map[string]interface{ ElementType() reflect.Type }{
 	"azure-native:containerservice:AgentPool":      containerservice.AgentPoolArgs{},
 	"azure-native:containerservice:ManagedCluster": containerservice.ManagedClusterArgs{},
 	"azure-native:dbforpostgresql:Database":        dbforpostgresql.DatabaseArgs{},
+	"azure-native:dbforpostgresql:Configuration":   dbforpostgresql.ConfigurationArgs{},
+	"azure-native:authorization:RoleAssignment":    roleAssignmentArgs{},
 	"azure-native:dbforpostgresql:Server":          dbforpostgresql.ServerArgs{},
 	"azure-native:network:PrivateZone":             network.PrivateZoneArgs{},
 	"azure-native:network:Subnet":                  network.SubnetArgs{},
@@ -67,6 +71,26 @@ var sdkArgs = map[string]interface{ ElementType() reflect.Type }{
 	"azure-native:storage:BlobServiceProperties":   storage.BlobServicePropertiesArgs{},
 	"azure-native:storage:ManagementPolicy":        storage.ManagementPolicyArgs{},
 	"azure-native:storage:StorageAccount":          storage.StorageAccountArgs{},
+}
+
+// roleAssignmentArgs stands in for the SDK type of azure-native:authorization:RoleAssignment,
+// whose module the proxy does not serve (components/azure.RoleAssignment): the inputs of the
+// provider's resource as the ARM API's RoleAssignmentProperties name them (principalId,
+// roleDefinitionId and scope required).
+type roleAssignmentArgs struct{}
+
+func (roleAssignmentArgs) ElementType() reflect.Type {
+	return reflect.TypeOf(struct {
+		PrincipalId                        string  `pulumi:"principalId"`
+		PrincipalType                      *string `pulumi:"principalType"`
+		RoleDefinitionId                   string  `pulumi:"roleDefinitionId"`
+		Scope                              string  `pulumi:"scope"`
+		RoleAssignmentName                 *string `pulumi:"roleAssignmentName"`
+		Condition                          *string `pulumi:"condition"`
+		ConditionVersion                   *string `pulumi:"conditionVersion"`
+		DelegatedManagedIdentityResourceId *string `pulumi:"delegatedManagedIdentityResourceId"`
+		Description                        *string `pulumi:"description"`
+	}{})
 }
 
 // Every resource the cloud stacks send to AWS or Azure has only properties its SDK type knows,

@@ -1,11 +1,11 @@
 // Package azure is the foundation on Azure: a resource group and VNet, an AKS cluster over three
-// zones with RBAC, OIDC and workload identity, PostgreSQL Flexible Server inside the VNet with
-// backups (geo-redundant and zone-redundant HA in prod), and a storage account whose blob
-// containers are versioned, soft-deleted, private and TLS 1.2 only.
+// zones with RBAC, Microsoft Entra ID only (no local accounts), OIDC, workload identity and the
+// Cilium data plane, PostgreSQL Flexible Server inside the VNet with backups (geo-redundant and
+// zone-redundant HA in prod), and a storage account whose blob containers are versioned,
+// soft-deleted, private and TLS 1.2 only.
 package azure
 
 import (
-	"encoding/base64"
 	"fmt"
 	"strings"
 
@@ -67,21 +67,14 @@ func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.
 	creds := containerservice.ListManagedClusterUserCredentialsOutput(ctx, containerservice.ListManagedClusterUserCredentialsOutputArgs{
 		ResourceGroupName: rg, ResourceName: cluster.Name,
 	}, pulumi.Parent(f))
-	kubeconfig := creds.Kubeconfigs().Index(pulumi.Int(0)).Value().ApplyT(func(v string) (string, error) {
-		b, err := base64.StdEncoding.DecodeString(v)
-		if err != nil {
-			return "", fmt.Errorf("decoding the AKS kubeconfig of %s: %w", name, err)
-		}
-		return string(b), nil
-	}).(pulumi.StringOutput)
 	k8s, err := foundation.NewCluster(ctx, "cluster", foundation.ClusterArgs{
 		Config:     cfg,
-		Kubeconfig: pulumi.ToSecret(kubeconfig).(pulumi.StringOutput),
+		Kubeconfig: entraKubeconfig(name, creds.Kubeconfigs().Index(pulumi.Int(0)).Value()),
 		Volumes: &foundation.StorageClass{Provisioner: "disk.csi.azure.com",
 			Parameters: map[string]string{"skuName": "Premium_LRS", "cachingMode": "ReadOnly"}},
 		ServiceAccount: true,
 		Zones:          zonesOf(cfg),
-		Ready:          []pulumi.Resource{cluster.pools},
+		Ready:          cluster.ready,
 		Postgres:       pg,
 	}, pulumi.Parent(f))
 	if err != nil {
@@ -100,8 +93,9 @@ func zonesOf(cfg *config.Config) []string {
 }
 
 type cluster struct {
-	Name  pulumi.StringOutput
-	pools pulumi.Resource
+	Name pulumi.StringOutput
+	// ready is what workloads wait for: the pools, and the identity's rights on their subnet.
+	ready []pulumi.Resource
 }
 
 func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi.StringOutput, subnet *network.Subnet,
@@ -119,6 +113,13 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi.
 		DnsPrefix:         pulumi.String(name),
 		KubernetesVersion: pulumi.String(cfg.Cluster.Version),
 		EnableRBAC:        pulumi.Bool(true),
+		// Microsoft Entra ID only: no local admin certificate to leak or to store in the stack.
+		// Members of cluster.admins' groups are cluster-admin (Kubernetes RBAC, not Azure RBAC).
+		DisableLocalAccounts: pulumi.Bool(true),
+		AadProfile: containerservice.ManagedClusterAADProfileArgs{
+			Managed: pulumi.Bool(true), EnableAzureRBAC: pulumi.Bool(false),
+			AdminGroupObjectIDs: pulumi.ToStringArray(cfg.Cluster.Admins),
+		},
 		Identity:          containerservice.ManagedClusterIdentityArgs{Type: containerservice.ResourceIdentityTypeSystemAssigned},
 		Sku:               containerservice.ManagedClusterSKUArgs{Name: pulumi.String("Base"), Tier: pulumi.String(tier)},
 		OidcIssuerProfile: containerservice.ManagedClusterOIDCIssuerProfileArgs{Enabled: pulumi.Bool(true)},
@@ -129,7 +130,10 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi.
 			AuthorizedIPRanges: pulumi.ToStringArray(authorized(cfg.Cluster.APIAllowedCIDRs)),
 		},
 		NetworkProfile: containerservice.ContainerServiceNetworkProfileArgs{
-			NetworkPlugin: pulumi.String("azure"), NetworkPluginMode: pulumi.String("overlay"), NetworkPolicy: pulumi.String("azure"),
+			// Azure CNI overlay powered by Cilium: the network policy manager "azure" (NPM) is
+			// retired; Cilium enforces the NetworkPolicies (azure-cni-powered-by-cilium.md).
+			NetworkPlugin: pulumi.String("azure"), NetworkPluginMode: pulumi.String("overlay"),
+			NetworkDataplane: pulumi.String("cilium"), NetworkPolicy: pulumi.String("cilium"),
 			// Explicit, from the address plan: AKS's default service range is 10.0.0.0/16, the VNet's.
 			PodCidr: pulumi.String(cfg.Addresses().CIDR("pods")), ServiceCidr: pulumi.String(cfg.Addresses().CIDR("services")),
 			DnsServiceIP: pulumi.String(cfg.Addresses().DNSServiceIP),
@@ -156,7 +160,14 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi.
 	if err != nil {
 		return nil, err
 	}
-	return &cluster{Name: aks.Name, pools: pool}, nil
+	// The nodes are on the stack's own subnet: the cluster's identity must be able to put load
+	// balancers and nodes on it.
+	network, err := newRoleAssignment(ctx, name+"-subnet-network", aks.Identity.PrincipalId().Elem(), NetworkContributor,
+		subnet.ID().ToStringOutput(), on)
+	if err != nil {
+		return nil, err
+	}
+	return &cluster{Name: aks.Name, ready: []pulumi.Resource{pool, network}}, nil
 }
 
 // authorized is AKS's list of API ranges: none means any address.
@@ -234,8 +245,17 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi
 	if err != nil {
 		return foundation.Postgres{}, err
 	}
+	// Flexible Server creates only the extensions its azure.extensions parameter allows, and
+	// PostHog's migrations create pg_trgm.
+	extensions, err := dbforpostgresql.NewConfiguration(ctx, name+"-extensions", &dbforpostgresql.ConfigurationArgs{
+		ResourceGroupName: rg, ServerName: server.Name, ConfigurationName: pulumi.String("azure.extensions"),
+		Value: pulumi.String(strings.Join(foundation.PostgresExtensions, ",")), Source: pulumi.String("user-override"),
+	}, on)
+	if err != nil {
+		return foundation.Postgres{}, err
+	}
 	endpoint := db.At(server.FullyQualifiedDomainName, cfg.Secrets.PostgresPassword)
-	endpoint.Ready = []pulumi.Resource{server, database}
+	endpoint.Ready = []pulumi.Resource{server, database, extensions}
 	// Flexible Server's certificates chain to public roots and name the server's host.
 	endpoint.TLS = foundation.PostgresTLS{Mode: "verify-full"}
 	return endpoint, nil

@@ -141,10 +141,15 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	m.resources = append(m.resources, r)
 	m.mu.Unlock()
 	outputs := args.Inputs.Copy()
+	id := args.Name + "-id"
 	for k, v := range resource.NewPropertyMapFromMap(computed(args.TypeToken, args.Name)) {
+		if k == "id" && v.IsString() {
+			id = v.StringValue() // the cloud's own form of an id (an ARM resource id)
+			continue
+		}
 		outputs[k] = v
 	}
-	return args.Name + "-id", outputs, nil
+	return id, outputs, nil
 }
 
 // computed are the outputs a cloud computes for a resource that the program reads: each

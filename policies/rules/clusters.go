@@ -154,6 +154,31 @@ func clusterRules() []Rule {
 			{Name: "key reaches the backups bucket", Resources: gcsIdentities("ph-backups")},
 			{Name: "AWS access key", Resources: []Resource{res(AWSAccessKey, "ci", map[string]any{"user": "ci"})}},
 		},
+	}, {
+		ID: "PH-CL-005", Name: "aks-entra-id-only",
+		Why: "With local accounts on, AKS issues a cluster-admin client certificate to anyone allowed " +
+			"listClusterAdminCredential, and it cannot be revoked short of rotating the cluster's certificates; a " +
+			"stack that stores it holds a permanent admin key.",
+		Fix: "Set disableLocalAccounts true and aadProfile.managed true with the admins' Entra ID groups " +
+			"(posthog-deploy:cluster.admins); reach the cluster with kubelogin.",
+		Severity: High, Enforcement: policyx.EnforcementLevelMandatory, Types: []string{AKSCluster},
+		Check: func(_ Context, r Resource) []string {
+			var out []string
+			if v := at(props(r), "disableLocalAccounts"); !v.IsComputed() && !isTrue(v) {
+				out = append(out, "local accounts are on: disableLocalAccounts is not true")
+			}
+			if v := at(props(r), "aadProfile", "managed"); !v.IsComputed() && !isTrue(v) {
+				out = append(out, "no managed Microsoft Entra ID profile: aadProfile.managed is not true")
+			}
+			return out
+		},
+		Pass: []Fixture{{Name: "Entra ID only", Resources: []Resource{res(AKSCluster, "aks", map[string]any{"enableRBAC": true,
+			"disableLocalAccounts": true, "aadProfile": map[string]any{"managed": true, "adminGroupObjectIDs": []any{"g"}}})}}},
+		Fail: []Fixture{
+			{Name: "local accounts", Resources: []Resource{res(AKSCluster, "aks", map[string]any{"enableRBAC": true,
+				"aadProfile": map[string]any{"managed": true}})}},
+			{Name: "no Entra ID", Resources: []Resource{res(AKSCluster, "aks", map[string]any{"enableRBAC": true, "disableLocalAccounts": true})}},
+		},
 	}}
 }
 
