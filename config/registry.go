@@ -341,7 +341,15 @@ var Registry = []CloudFacts{
 						"Microsoft.Network/virtualNetworks/vnet/subnets/" + name}
 				},
 				"azure-native:containerservice:ManagedCluster": func(name string) map[string]any {
-					return map[string]any{"identity": map[string]any{"type": "SystemAssigned", "principalId": name + "-principal"}}
+					return map[string]any{"identity": map[string]any{"type": "SystemAssigned", "principalId": name + "-principal"},
+						"oidcIssuerProfile": map[string]any{"enabled": true, "issuerURL": "https://eastus.oic.prod-aks.azure.com/tenant/" + name + "/"}}
+				},
+				"azure-native:storage:BlobContainer": func(name string) map[string]any {
+					return map[string]any{"id": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/" +
+						"Microsoft.Storage/storageAccounts/acct/blobServices/default/containers/" + name}
+				},
+				"azure-native:managedidentity:UserAssignedIdentity": func(name string) map[string]any {
+					return map[string]any{"clientId": name + "-client", "principalId": name + "-principal"}
 				},
 			},
 			Calls: map[string]func(map[string]any) map[string]any{

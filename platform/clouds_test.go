@@ -526,7 +526,7 @@ func checkAzure(t *testing.T, rs []capture.Resource, env string) {
 		t.Errorf("AKS network profile %v", np)
 	}
 	// The cluster's identity may use the nodes' own subnet, before anything asks for a load balancer.
-	assignment := only(t, rs, "azure-native:authorization:RoleAssignment")
+	assignment := ofType(rs, "azure-native:authorization:RoleAssignment")[fmt.Sprintf("posthog-%s-subnet-network", env)]
 	a := obj(assignment)
 	if !strings.HasSuffix(str(get(a, "roleDefinitionId")), "/providers/Microsoft.Authorization/roleDefinitions/4d97b98b-1d4f-4787-a291-c67834d212e7") ||
 		!strings.HasSuffix(str(get(a, "scope")), "/subnets/posthog-"+env+"-nodes") || !strings.HasSuffix(str(get(a, "principalId")), "-principal") {
@@ -535,6 +535,7 @@ func checkAzure(t *testing.T, rs []capture.Resource, env string) {
 	if !slices.Contains(only(t, rs, "pulumi:providers:kubernetes").DependsOn, assignment.URN) {
 		t.Error("workloads do not wait for the identity's rights on the subnet")
 	}
+	checkAzureIdentity(t, rs, env)
 	ext := obj(only(t, rs, "azure-native:dbforpostgresql:Configuration"))
 	if str(get(ext, "configurationName")) != "azure.extensions" || !strings.Contains(str(get(ext, "value")), "pg_trgm") {
 		t.Errorf("Flexible Server does not allow pg_trgm, which PostHog's migrations create: %v", ext)
@@ -575,7 +576,7 @@ func checkAzure(t *testing.T, rs []capture.Resource, env string) {
 	if soft, _ := boolean(get(blob, "deleteRetentionPolicy", "enabled")); !soft {
 		t.Error("blob soft delete off")
 	}
-	// ClickHouse's backups speak Azure Blob, with the account's key from a Secret.
+	// ClickHouse's backups speak Azure Blob, as the buckets' workload identity (checkAzureIdentity).
 	for name, sts := range ofType(rs, "kubernetes:apps/v1:StatefulSet") {
 		if !strings.HasPrefix(name, "chi-") {
 			continue
@@ -587,6 +588,54 @@ func checkAzure(t *testing.T, rs []capture.Resource, env string) {
 		}
 		if !found {
 			t.Errorf("%s backup agent does not use azblob", name)
+		}
+	}
+}
+
+// checkAzureIdentity: ClickHouse's backups and the integrity check act as a user-assigned identity
+// federated with the cluster for the buckets' service account alone, with a data role per
+// container; no account key exists to reach the buckets with.
+func checkAzureIdentity(t *testing.T, rs []capture.Resource, env string) {
+	if shared, set := boolean(get(obj(only(t, rs, "azure-native:storage:StorageAccount")), "allowSharedKeyAccess")); !set || shared {
+		t.Error("the storage account accepts its keys")
+	}
+	fed := obj(only(t, rs, "azure-native:managedidentity:FederatedIdentityCredential"))
+	if str(get(fed, "subject")) != "system:serviceaccount:posthog:posthog-storage" ||
+		!strings.HasPrefix(str(get(fed, "issuer")), "https://eastus.oic.prod-aks.azure.com/") ||
+		fmt.Sprint(get(fed, "audiences").ArrayValue()) != "[{api://AzureADTokenExchange}]" {
+		t.Errorf("federated credential %v", fed)
+	}
+	roles := map[string]string{}
+	for name, r := range ofType(rs, "azure-native:authorization:RoleAssignment") {
+		scope := str(get(obj(r), "scope"))
+		roles[scope[strings.LastIndex(scope, "/")+1:]] = str(get(obj(r), "roleDefinitionId"))[len(str(get(obj(r), "roleDefinitionId")))-36:]
+		if strings.HasPrefix(name, "posthog-storage-") && str(get(obj(r), "principalId")) != "posthog-storage-principal" {
+			t.Errorf("%s is given to %v", name, get(obj(r), "principalId"))
+		}
+	}
+	prefix := "acme-posthog-azure-" + env
+	if roles[prefix+"-backups"] != "ba92f5b4-2d11-453d-a403-e96b0029c9fe" || roles[prefix+"-data"] != "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1" {
+		t.Errorf("data roles by container: %v", roles)
+	}
+	sa := obj(ofType(rs, "kubernetes:core/v1:ServiceAccount")["posthog-storage"])
+	if str(get(sa, "metadata", "annotations", "azure.workload.identity/client-id")) != "posthog-storage-client" {
+		t.Errorf("the buckets' service account names no identity: %v", sa)
+	}
+	if _, ok := ofType(rs, "kubernetes:core/v1:Secret")["clickhouse-backup"]; ok {
+		t.Error("a key Secret for the backups exists")
+	}
+	for name, sts := range ofType(rs, "kubernetes:apps/v1:StatefulSet") {
+		if !strings.HasPrefix(name, "chi-") {
+			continue
+		}
+		tmpl := get(obj(sts), "spec", "template")
+		if str(get(tmpl, "metadata", "labels", "azure.workload.identity/use")) != "true" ||
+			!get(obj(sts), "spec", "selector", "matchLabels", "azure.workload.identity/use").IsNull() {
+			t.Errorf("%s: the webhook's label belongs on the pods, never in the selector: %v", name, get(tmpl, "metadata", "labels"))
+		}
+		agent := envOf(get(tmpl, "spec", "containers").ArrayValue()[1])
+		if agent["AZBLOB_USE_MANAGED_IDENTITY"] != "true" || agent["AZBLOB_ACCOUNT_NAME"] == "" {
+			t.Errorf("%s backup agent: %v", name, agent)
 		}
 	}
 }

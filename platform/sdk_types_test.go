@@ -54,23 +54,25 @@ var sdkArgs = map[string]interface{ ElementType() reflect.Type }{
 	"aws:s3/bucketOwnershipControls:BucketOwnershipControls":               s3.BucketOwnershipControlsArgs{},
 	"aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":               s3.BucketPublicAccessBlockArgs{},
 	"aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2": s3.BucketServerSideEncryptionConfigurationV2Args{},
-	"aws:s3/bucketV2:BucketV2":                     s3.BucketV2Args{},
-	"aws:s3/bucketVersioningV2:BucketVersioningV2": s3.BucketVersioningV2Args{},
-	"azure-native:containerservice:AgentPool":      containerservice.AgentPoolArgs{},
-	"azure-native:containerservice:ManagedCluster": containerservice.ManagedClusterArgs{},
-	"azure-native:dbforpostgresql:Database":        dbforpostgresql.DatabaseArgs{},
-	"azure-native:dbforpostgresql:Configuration":   dbforpostgresql.ConfigurationArgs{},
-	"azure-native:authorization:RoleAssignment":    roleAssignmentArgs{},
-	"azure-native:dbforpostgresql:Server":          dbforpostgresql.ServerArgs{},
-	"azure-native:network:PrivateZone":             network.PrivateZoneArgs{},
-	"azure-native:network:Subnet":                  network.SubnetArgs{},
-	"azure-native:network:VirtualNetwork":          network.VirtualNetworkArgs{},
-	"azure-native:network:VirtualNetworkLink":      network.VirtualNetworkLinkArgs{},
-	"azure-native:resources:ResourceGroup":         resources.ResourceGroupArgs{},
-	"azure-native:storage:BlobContainer":           storage.BlobContainerArgs{},
-	"azure-native:storage:BlobServiceProperties":   storage.BlobServicePropertiesArgs{},
-	"azure-native:storage:ManagementPolicy":        storage.ManagementPolicyArgs{},
-	"azure-native:storage:StorageAccount":          storage.StorageAccountArgs{},
+	"aws:s3/bucketV2:BucketV2":                                 s3.BucketV2Args{},
+	"aws:s3/bucketVersioningV2:BucketVersioningV2":             s3.BucketVersioningV2Args{},
+	"azure-native:containerservice:AgentPool":                  containerservice.AgentPoolArgs{},
+	"azure-native:containerservice:ManagedCluster":             containerservice.ManagedClusterArgs{},
+	"azure-native:dbforpostgresql:Database":                    dbforpostgresql.DatabaseArgs{},
+	"azure-native:dbforpostgresql:Configuration":               dbforpostgresql.ConfigurationArgs{},
+	"azure-native:authorization:RoleAssignment":                roleAssignmentArgs{},
+	"azure-native:managedidentity:UserAssignedIdentity":        identityArgs{},
+	"azure-native:managedidentity:FederatedIdentityCredential": federatedCredentialArgs{},
+	"azure-native:dbforpostgresql:Server":                      dbforpostgresql.ServerArgs{},
+	"azure-native:network:PrivateZone":                         network.PrivateZoneArgs{},
+	"azure-native:network:Subnet":                              network.SubnetArgs{},
+	"azure-native:network:VirtualNetwork":                      network.VirtualNetworkArgs{},
+	"azure-native:network:VirtualNetworkLink":                  network.VirtualNetworkLinkArgs{},
+	"azure-native:resources:ResourceGroup":                     resources.ResourceGroupArgs{},
+	"azure-native:storage:BlobContainer":                       storage.BlobContainerArgs{},
+	"azure-native:storage:BlobServiceProperties":               storage.BlobServicePropertiesArgs{},
+	"azure-native:storage:ManagementPolicy":                    storage.ManagementPolicyArgs{},
+	"azure-native:storage:StorageAccount":                      storage.StorageAccountArgs{},
 }
 
 // roleAssignmentArgs stands in for the SDK type of azure-native:authorization:RoleAssignment,
@@ -90,6 +92,33 @@ func (roleAssignmentArgs) ElementType() reflect.Type {
 		ConditionVersion                   *string `pulumi:"conditionVersion"`
 		DelegatedManagedIdentityResourceId *string `pulumi:"delegatedManagedIdentityResourceId"`
 		Description                        *string `pulumi:"description"`
+	}{})
+}
+
+// identityArgs and federatedCredentialArgs stand in for Microsoft.ManagedIdentity's SDK types,
+// not served either: the ARM API's userAssignedIdentities and federatedIdentityCredentials
+// (2023-01-31) properties, the provider's resource names in their path.
+type identityArgs struct{}
+
+func (identityArgs) ElementType() reflect.Type {
+	return reflect.TypeOf(struct {
+		ResourceGroupName string            `pulumi:"resourceGroupName"`
+		ResourceName      *string           `pulumi:"resourceName"`
+		Location          *string           `pulumi:"location"`
+		Tags              map[string]string `pulumi:"tags"`
+	}{})
+}
+
+type federatedCredentialArgs struct{}
+
+func (federatedCredentialArgs) ElementType() reflect.Type {
+	return reflect.TypeOf(struct {
+		ResourceGroupName                       string   `pulumi:"resourceGroupName"`
+		ResourceName                            string   `pulumi:"resourceName"`
+		FederatedIdentityCredentialResourceName *string  `pulumi:"federatedIdentityCredentialResourceName"`
+		Issuer                                  string   `pulumi:"issuer"`
+		Subject                                 string   `pulumi:"subject"`
+		Audiences                               []string `pulumi:"audiences"`
 	}{})
 }
 

@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/posthog-deploy/posthog-deploy/components/foundation"
+	"github.com/posthog-deploy/posthog-deploy/config"
 )
 
 // Built-in Azure roles the stack assigns, by their fixed definition ids.
@@ -90,4 +91,57 @@ func clusterOf(name, encoded string) (kubeCluster, error) {
 		return kubeCluster{}, fmt.Errorf("the AKS kubeconfig of %s names no one cluster (%v)", name, err)
 	}
 	return doc.Clusters[0].Cluster, nil
+}
+
+// Data roles on the buckets' containers (built-in, fixed ids).
+const (
+	// BlobContributor reads, writes and deletes blobs (deletes are soft: blob soft delete is on).
+	BlobContributor = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+	// BlobReader reads and lists blobs.
+	BlobReader = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+)
+
+// WorkloadIdentityLabel is what AKS's workload identity webhook looks for on a pod before it
+// injects the federated token and the AZURE_* variables azidentity reads.
+var WorkloadIdentityLabel = map[string]string{"azure.workload.identity/use": "true"}
+
+// Identity is a user-assigned managed identity, registered by its provider token for the reason
+// RoleAssignment is.
+type Identity struct {
+	pulumi.CustomResourceState
+	ClientId    pulumi.StringOutput `pulumi:"clientId"`
+	PrincipalId pulumi.StringOutput `pulumi:"principalId"`
+}
+
+// newStorageIdentity is the identity the buckets' Kubernetes service account acts as: federated
+// with the cluster's OIDC issuer for that one account, a Storage Blob Data Contributor on the
+// backups container and a reader of the data container (which the integrity check lists).
+func newStorageIdentity(ctx *pulumi.Context, name string, cfg *config.Config, rg, issuer pulumi.StringOutput, containers map[string]pulumi.StringOutput,
+	on pulumi.ResourceOption) (*Identity, []pulumi.Resource, error) {
+	var id Identity
+	if err := ctx.RegisterResource("azure-native:managedidentity:UserAssignedIdentity", "posthog-storage", pulumi.Map{
+		"resourceGroupName": rg, "resourceName": pulumi.String(name + "-storage"), "location": pulumi.String(cfg.Region),
+	}, &id, on); err != nil {
+		return nil, nil, err
+	}
+	var credential pulumi.CustomResourceState
+	if err := ctx.RegisterResource("azure-native:managedidentity:FederatedIdentityCredential", "posthog-storage", pulumi.Map{
+		"resourceGroupName": rg, "resourceName": pulumi.String(name + "-storage"),
+		"federatedIdentityCredentialResourceName": pulumi.String("posthog-storage"),
+		"issuer":    issuer,
+		"subject":   pulumi.String(fmt.Sprintf("system:serviceaccount:%s:%s", cfg.Namespace, foundation.StorageAccountName)),
+		"audiences": pulumi.ToStringArray([]string{"api://AzureADTokenExchange"}),
+	}, &credential, on, pulumi.DependsOn([]pulumi.Resource{&id})); err != nil {
+		return nil, nil, err
+	}
+	ready := []pulumi.Resource{&credential}
+	data, backups := cfg.ObjectStore.Buckets()
+	for _, g := range []struct{ bucket, role, suffix string }{{backups, BlobContributor, "backups"}, {data, BlobReader, "data"}} {
+		r, err := newRoleAssignment(ctx, "posthog-storage-"+g.suffix, id.PrincipalId, g.role, containers[g.bucket], on)
+		if err != nil {
+			return nil, nil, err
+		}
+		ready = append(ready, r)
+	}
+	return &id, ready, nil
 }

@@ -60,7 +60,11 @@ func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.
 	if err != nil {
 		return nil, err
 	}
-	store, err := newStorage(ctx, cfg, rg, keep, on)
+	store, containers, err := newStorage(ctx, cfg, rg, keep, on)
+	if err != nil {
+		return nil, err
+	}
+	identity, granted, err := newStorageIdentity(ctx, name, cfg, rg, cluster.issuer, containers, on)
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +77,10 @@ func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.
 		Volumes: &foundation.StorageClass{Provisioner: "disk.csi.azure.com",
 			Parameters: map[string]string{"skuName": "Premium_LRS", "cachingMode": "ReadOnly"}},
 		ServiceAccount: true,
+		Identity:       map[string]pulumi.StringInput{"azure.workload.identity/client-id": identity.ClientId},
+		IdentityLabels: WorkloadIdentityLabel,
 		Zones:          zonesOf(cfg),
-		Ready:          cluster.ready,
+		Ready:          append(cluster.ready, granted...),
 		Postgres:       pg,
 	}, pulumi.Parent(f))
 	if err != nil {
@@ -94,6 +100,8 @@ func zonesOf(cfg *config.Config) []string {
 
 type cluster struct {
 	Name pulumi.StringOutput
+	// issuer is the cluster's OIDC issuer, which workload identities federate with.
+	issuer pulumi.StringOutput
 	// ready is what workloads wait for: the pools, and the identity's rights on their subnet.
 	ready []pulumi.Resource
 }
@@ -167,7 +175,13 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi.
 	if err != nil {
 		return nil, err
 	}
-	return &cluster{Name: aks.Name, ready: []pulumi.Resource{pool, network}}, nil
+	issuer := aks.OidcIssuerProfile.ApplyT(func(p *containerservice.ManagedClusterOIDCIssuerProfileResponse) (string, error) {
+		if p == nil || p.IssuerURL == "" {
+			return "", fmt.Errorf("AKS %s has no OIDC issuer: workload identity needs it", name)
+		}
+		return p.IssuerURL, nil
+	}).(pulumi.StringOutput)
+	return &cluster{Name: aks.Name, issuer: issuer, ready: []pulumi.Resource{pool, network}}, nil
 }
 
 // authorized is AKS's list of API ranges: none means any address.

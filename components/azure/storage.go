@@ -10,11 +10,12 @@ import (
 	"github.com/posthog-deploy/posthog-deploy/config"
 )
 
-// newStorage is one storage account with the buckets as blob containers. ClickHouse's backups
-// reach it with the account's key (clickhouse-backup speaks Azure Blob); PostHog's own object
-// storage speaks S3 only, so on Azure it stays off (see config.AzureBlob).
+// newStorage is one storage account with the buckets as blob containers, which it returns by
+// name with their resource ids. ClickHouse's backups reach it as the buckets' workload identity
+// (clickhouse-backup speaks Azure Blob), never with a key: shared keys are off. PostHog's own
+// object storage speaks S3 only, so on Azure it stays off (see config.AzureBlob).
 func newStorage(ctx *pulumi.Context, cfg *config.Config, rg pulumi.StringOutput, keep []pulumi.ResourceOption,
-	on pulumi.ResourceOption) (foundation.ObjectStorage, error) {
+	on pulumi.ResourceOption) (foundation.ObjectStorage, map[string]pulumi.StringOutput, error) {
 	sku := "Standard_ZRS"
 	if cfg.Environment == config.Prod {
 		sku = "Standard_GZRS" // zone- and geo-redundant copies
@@ -28,10 +29,11 @@ func newStorage(ctx *pulumi.Context, cfg *config.Config, rg pulumi.StringOutput,
 		AllowBlobPublicAccess:  pulumi.Bool(false),
 		MinimumTlsVersion:      pulumi.String("TLS1_2"),
 		EnableHttpsTrafficOnly: pulumi.Bool(true),
-		AllowSharedKeyAccess:   pulumi.Bool(true),
+		// Microsoft Entra ID only: no account key to leak (policy PH-CL-004).
+		AllowSharedKeyAccess: pulumi.Bool(false),
 	}, keep...)
 	if err != nil {
-		return foundation.ObjectStorage{}, err
+		return foundation.ObjectStorage{}, nil, err
 	}
 	days := cfg.ObjectStore.NoncurrentVersionDays
 	if _, err := storage.NewBlobServiceProperties(ctx, "posthog-storage", &storage.BlobServicePropertiesArgs{
@@ -43,7 +45,7 @@ func newStorage(ctx *pulumi.Context, cfg *config.Config, rg pulumi.StringOutput,
 		DeleteRetentionPolicy:          storage.DeleteRetentionPolicyArgs{Enabled: pulumi.Bool(true), Days: pulumi.Int(min(days, 365))},
 		ContainerDeleteRetentionPolicy: storage.DeleteRetentionPolicyArgs{Enabled: pulumi.Bool(true), Days: pulumi.Int(min(days, 365))},
 	}, keep...); err != nil {
-		return foundation.ObjectStorage{}, err
+		return foundation.ObjectStorage{}, nil, err
 	}
 	if _, err := storage.NewManagementPolicy(ctx, "posthog-storage", &storage.ManagementPolicyArgs{
 		ResourceGroupName: rg, AccountName: account.Name, ManagementPolicyName: pulumi.String("default"),
@@ -57,26 +59,26 @@ func newStorage(ctx *pulumi.Context, cfg *config.Config, rg pulumi.StringOutput,
 			},
 		}}},
 	}, on); err != nil {
-		return foundation.ObjectStorage{}, err
+		return foundation.ObjectStorage{}, nil, err
 	}
 	data, backups := cfg.ObjectStore.Buckets()
+	containers := map[string]pulumi.StringOutput{}
 	for _, b := range []string{data, backups} {
-		if _, err := storage.NewBlobContainer(ctx, b, &storage.BlobContainerArgs{
+		c, err := storage.NewBlobContainer(ctx, b, &storage.BlobContainerArgs{
 			ResourceGroupName: rg, AccountName: account.Name, ContainerName: pulumi.String(b),
 			PublicAccess: storage.PublicAccessNone,
-		}, keep...); err != nil {
-			return foundation.ObjectStorage{}, err
+		}, keep...)
+		if err != nil {
+			return foundation.ObjectStorage{}, nil, err
 		}
+		containers[b] = c.ID().ToStringOutput()
 	}
-	keys := storage.ListStorageAccountKeysOutput(ctx, storage.ListStorageAccountKeysOutputArgs{ResourceGroupName: rg, AccountName: account.Name})
 	return foundation.ObjectStorage{
-		API:      config.AzureBlob,
-		Endpoint: fmt.Sprintf("https://%s.blob.core.windows.net", cfg.ObjectStore.AccountName()),
-		Region:   cfg.Region,
-		Buckets:  foundation.Buckets{Data: data, Backups: backups},
-		Credentials: &foundation.Credentials{
-			AccessKey: account.Name,
-			SecretKey: pulumi.ToSecret(keys.Keys().Index(pulumi.Int(0)).Value()).(pulumi.StringOutput),
-		},
-	}, nil
+		API:            config.AzureBlob,
+		Endpoint:       fmt.Sprintf("https://%s.blob.core.windows.net", cfg.ObjectStore.AccountName()),
+		Account:        cfg.ObjectStore.AccountName(),
+		Region:         cfg.Region,
+		Buckets:        foundation.Buckets{Data: data, Backups: backups},
+		ServiceAccount: foundation.StorageAccountName,
+	}, containers, nil
 }

@@ -98,11 +98,17 @@ var objectDiskPathKey = map[config.ObjectAPI]string{
 func remoteStorage(store foundation.ObjectStorage, t Topology, shard int) map[string]string {
 	switch store.Backup() {
 	case config.AzureBlob:
-		return map[string]string{
+		env := map[string]string{
 			"REMOTE_STORAGE":   "azblob",
 			"AZBLOB_CONTAINER": store.Buckets.Backups,
 			"AZBLOB_PATH":      BackupPath(t, shard),
 		}
+		if store.BackupKeys() == nil {
+			// The pod's workload identity: azidentity's DefaultAzureCredential (pkg/storage/azblob.go).
+			env["AZBLOB_ACCOUNT_NAME"] = store.Account
+			env["AZBLOB_USE_MANAGED_IDENTITY"] = "true"
+		}
+		return env
 	case config.GCS:
 		// No key: Google's client library finds the pod's workload identity (pkg/storage/gcs.go
 		// passes no credentials option when none is configured).

@@ -125,18 +125,26 @@ func TestBackupAgentSettingsAreClickHouseBackups(t *testing.T) {
 	s3 := foundation.ObjectStorage{API: config.S3, Endpoint: "http://store:9000", Region: "us-east-1",
 		Buckets: foundation.Buckets{Data: "data", Backups: "backups"}}
 	blob := foundation.ObjectStorage{API: config.AzureBlob, Buckets: foundation.Buckets{Data: "data", Backups: "backups"}}
+	// Azure with workload identity: no key, the account named.
+	blobIdentity := foundation.ObjectStorage{API: config.AzureBlob, Account: "acmeposthog", Buckets: foundation.Buckets{Data: "data", Backups: "backups"}}
 	// GCP: PostHog and the cold tier on the S3 API, the backups on GCS's own API.
 	gcs := foundation.ObjectStorage{API: config.S3, BackupAPI: config.GCS, Endpoint: "https://storage.googleapis.com",
 		Region: "us-central1", Buckets: foundation.Buckets{Data: "data", Backups: "backups"}}
 	for _, tc := range []struct {
 		store foundation.ObjectStorage
 		cold  bool
-	}{{s3, false}, {s3, true}, {blob, false}, {gcs, false}, {gcs, true}} {
+	}{{s3, false}, {s3, true}, {blob, false}, {gcs, false}, {gcs, true}, {blobIdentity, false}} {
 		env := agentEnv(backupAgent(b, tc.store, topo, 1, tc.cold))
 		for k := range env {
 			if !known[k] {
 				t.Errorf("%s: clickhouse-backup %s reads no %s", tc.store.API, version, k)
 			}
+		}
+		// clickhouse-backup v2.6.30 (azblob.go Connect) refuses an account without a key, a SAS or
+		// use_managed_identity.
+		if tc.store.Backup() == config.AzureBlob && tc.store.BackupKeys() == nil &&
+			(env["AZBLOB_USE_MANAGED_IDENTITY"] != "true" || env["AZBLOB_ACCOUNT_NAME"] != tc.store.Account) {
+			t.Errorf("azblob through workload identity: %v", env)
 		}
 		if env["REMOTE_STORAGE"] != string(tc.store.Backup()) {
 			t.Errorf("%s: REMOTE_STORAGE %q, want %q", tc.store.Backup(), env["REMOTE_STORAGE"], tc.store.Backup())

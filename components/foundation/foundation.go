@@ -80,9 +80,11 @@ type ObjectStorage struct {
 	API config.ObjectAPI
 	// Endpoint is the API's URL (S3), or the storage account's blob endpoint (Azure Blob).
 	Endpoint string
-	Region   string
-	Buckets  Buckets
-	// Credentials are static keys (for Azure Blob: the account name and key); nil where pods
+	// Account is the storage account the buckets are containers of (Azure Blob).
+	Account string
+	Region  string
+	Buckets Buckets
+	// Credentials are static keys (for Azure Blob: the account's name and key); nil where pods
 	// reach the buckets through workload identity.
 	Credentials *Credentials
 	// ServiceAccount is the Kubernetes service account that pods using the buckets run as: it
@@ -251,6 +253,8 @@ type ClusterArgs struct {
 	// ServiceAccount says whether there is one (a cloud's cluster).
 	ServiceAccount bool
 	Identity       map[string]pulumi.StringInput
+	// IdentityLabels are what pods running as that account must carry (kube.Placement).
+	IdentityLabels map[string]string
 	// Zones are the zones the nodes span (none: replicas are kept on separate nodes).
 	Zones []string
 	// Ready are what must exist before workloads are scheduled (node pools, storage drivers).
@@ -326,12 +330,13 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		return nil, err
 	}
 	c.Placement = kube.Placement{
-		Namespace:     ns.Metadata.Name().Elem(),
-		NamespaceName: cfg.Namespace,
-		SpreadZones:   cfg.Cluster.SpreadZones,
-		SeparateNodes: !config.Facts(cfg.Cloud).Zoned,
-		StorageClass:  c.StorageClass,
-		Protect:       cfg.Environment.Protected(),
+		Namespace:      ns.Metadata.Name().Elem(),
+		NamespaceName:  cfg.Namespace,
+		SpreadZones:    cfg.Cluster.SpreadZones,
+		SeparateNodes:  !config.Facts(cfg.Cloud).Zoned,
+		StorageClass:   c.StorageClass,
+		Protect:        cfg.Environment.Protected(),
+		IdentityLabels: args.IdentityLabels,
 	}
 	if args.ServiceAccount {
 		if _, err := corev1.NewServiceAccount(ctx, StorageAccountName, &corev1.ServiceAccountArgs{

@@ -40,7 +40,7 @@ func NewJob(ctx *pulumi.Context, name string, j Job, p Placement, opts ...pulumi
 			BackoffLimit:            pulumi.Int(6),
 			TtlSecondsAfterFinished: pulumi.Int(86400),
 			Template: corev1.PodTemplateSpecArgs{
-				Metadata: metav1.ObjectMetaArgs{Labels: j.Selector},
+				Metadata: metav1.ObjectMetaArgs{Labels: p.podLabels(j.Selector, j.ServiceAccount)},
 				Spec:     j.podSpec(name),
 			},
 		},
@@ -59,11 +59,11 @@ func NewCronJob(ctx *pulumi.Context, name, schedule string, j Job, p Placement, 
 			SuccessfulJobsHistoryLimit: pulumi.Int(3),
 			FailedJobsHistoryLimit:     pulumi.Int(3),
 			JobTemplate: batchv1.JobTemplateSpecArgs{
-				Metadata: metav1.ObjectMetaArgs{Labels: j.Selector},
+				Metadata: metav1.ObjectMetaArgs{Labels: p.podLabels(j.Selector, j.ServiceAccount)},
 				Spec: batchv1.JobSpecArgs{
 					BackoffLimit: pulumi.Int(2),
 					Template: corev1.PodTemplateSpecArgs{
-						Metadata: metav1.ObjectMetaArgs{Labels: j.Selector},
+						Metadata: metav1.ObjectMetaArgs{Labels: p.podLabels(j.Selector, j.ServiceAccount)},
 						Spec:     j.podSpec(name),
 					},
 				},

@@ -66,6 +66,25 @@ type Placement struct {
 	StorageClass string
 	// Protect guards stateful objects against deletion and replacement (staging and prod).
 	Protect bool
+	// IdentityLabels are what a pod that runs as a service account of its own must carry for the
+	// cloud to give it that account's identity (Azure's workload identity webhook injects only
+	// into pods labelled azure.workload.identity/use). Never part of a selector.
+	IdentityLabels map[string]string
+}
+
+// podLabels are a pod's labels: its selector's, and the identity's when it runs as account.
+func (p Placement) podLabels(selector pulumi.StringMap, account string) pulumi.StringMap {
+	if account == "" || len(p.IdentityLabels) == 0 {
+		return selector
+	}
+	out := pulumi.StringMap{}
+	for k, v := range selector {
+		out[k] = v
+	}
+	for k, v := range p.IdentityLabels {
+		out[k] = pulumi.String(v)
+	}
+	return out
 }
 
 // Labels are the selector labels of one workload: app.kubernetes.io/name is the workload,

@@ -116,3 +116,20 @@ func TestPodHostsAreTheHeadlessServicesNames(t *testing.T) {
 		t.Errorf("Addresses = %v", e.Addresses())
 	}
 }
+
+// A pod that runs as its own service account carries the cloud's identity labels, which never
+// reach the selector it was given (a StatefulSet's selector cannot change).
+func TestIdentityLabelsOnlyOnPodsWithAnAccount(t *testing.T) {
+	sel := Labels("clickhouse", nil)
+	p := Placement{IdentityLabels: map[string]string{"azure.workload.identity/use": "true"}}
+	with := p.podLabels(sel, "posthog-storage")
+	if with["azure.workload.identity/use"] != pulumi.String("true") || with["app.kubernetes.io/name"] == nil {
+		t.Errorf("labels of a pod with an account: %v", with)
+	}
+	if _, ok := sel["azure.workload.identity/use"]; ok {
+		t.Error("the identity label was added to the selector itself")
+	}
+	if without := p.podLabels(sel, ""); len(without) != len(sel) {
+		t.Errorf("a pod on the default account got %v", without)
+	}
+}

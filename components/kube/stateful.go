@@ -98,7 +98,7 @@ func NewStateful(ctx *pulumi.Context, s Stateful, p Placement, opts ...pulumi.Re
 				WhenScaled:  pulumi.String("Retain"),
 			},
 			Template: corev1.PodTemplateSpecArgs{
-				Metadata: metav1.ObjectMetaArgs{Labels: podLabels, Annotations: s.PodAnnotations},
+				Metadata: metav1.ObjectMetaArgs{Labels: p.podLabels(podLabels, s.ServiceAccount), Annotations: s.PodAnnotations},
 				Spec: corev1.PodSpecArgs{
 					Containers:                    append(corev1.ContainerArray{c.args(s.Name)}, sidecars(s.Sidecars, s.DataPath)...),
 					Volumes:                       volumes(s.Volumes),

@@ -51,7 +51,7 @@ func NewStateless(ctx *pulumi.Context, s Stateless, p Placement, opts ...pulumi.
 				},
 			},
 			Template: corev1.PodTemplateSpecArgs{
-				Metadata: metav1.ObjectMetaArgs{Labels: s.Selector, Annotations: s.PodAnnotations},
+				Metadata: metav1.ObjectMetaArgs{Labels: p.podLabels(s.Selector, s.ServiceAccount), Annotations: s.PodAnnotations},
 				Spec: corev1.PodSpecArgs{
 					InitContainers:            initContainers(s.Init),
 					Containers:                append(corev1.ContainerArray{s.Container.args(s.Name)}, sidecars(s.Sidecars, "")...),

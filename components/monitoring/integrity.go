@@ -128,7 +128,9 @@ func ListerEnv(store foundation.ObjectStorage) map[string]string {
 	case config.AzureBlob:
 		env[key("TYPE")] = "azureblob"
 		if store.BackupKeys() == nil {
+			// rclone v1.72.0 backend/azureblob: env_auth takes DefaultAzureCredential (workload identity).
 			env[key("ENV_AUTH")] = "true"
+			env[key("ACCOUNT")] = store.Account
 		}
 		return env
 	case config.GCS:

@@ -41,6 +41,7 @@ func TestListerSettingsAreRclones(t *testing.T) {
 		{"s3 with keys", foundation.ObjectStorage{API: config.S3, Endpoint: "https://nyc3.digitaloceanspaces.com", Credentials: keys}, false},
 		{"s3 through IRSA", foundation.ObjectStorage{API: config.S3, Endpoint: "https://s3.us-east-1.amazonaws.com"}, true},
 		{"azure blob with keys", foundation.ObjectStorage{API: config.AzureBlob, Credentials: keys}, false},
+		{"azure blob through workload identity", foundation.ObjectStorage{API: config.AzureBlob, Account: "acmeposthog"}, true},
 		{"gcs through workload identity, keys for S3", foundation.ObjectStorage{API: config.S3, BackupAPI: config.GCS, Credentials: keys}, true},
 	} {
 		prefix := "RCLONE_CONFIG_" + strings.ToUpper(remote) + "_"

@@ -113,13 +113,15 @@ func clusterRules() []Rule {
 	}, {
 		ID: "PH-CL-004", Name: "no-static-key-where-workload-identity-exists",
 		Why: "A static key outlives the pod that used it and works from anywhere it leaks to; workload identity " +
-			"gives short-lived tokens to one Kubernetes service account. On AWS every bucket user has IRSA; on GCP " +
+			"gives short-lived tokens to one Kubernetes service account. On AWS and Azure every bucket user has " +
+			"workload identity (an Azure account key can do anything in the account); on GCP " +
 			"the S3 API (PostHog, ClickHouse's cold tier) needs an HMAC key, so that key must not reach the " +
 			"backups bucket, which the backups reach through Workload Identity.",
 		Fix: "AWS: no IAM access keys, use IRSA roles. GCP: grant the HMAC key's account nothing on the backups " +
-			"bucket; clickhouse-backup uses REMOTE_STORAGE=gcs as its workload identity.",
+			"bucket; clickhouse-backup uses REMOTE_STORAGE=gcs as its workload identity. Azure: allowSharedKeyAccess " +
+			"false on the storage account; clickhouse-backup uses AZBLOB_USE_MANAGED_IDENTITY as its workload identity.",
 		Severity: High, Enforcement: policyx.EnforcementLevelMandatory,
-		Types: []string{AWSAccessKey, GCSHMACKey, GCPAccount, GCSBucketRole, GCSBucket, StatefulSet},
+		Types: []string{AWSAccessKey, GCSHMACKey, GCPAccount, GCSBucketRole, GCSBucket, StatefulSet, AzureStorageAccount},
 		CheckStack: func(_ Context, rs []Resource) []Violation {
 			var out []Violation
 			backups := map[string]bool{}
@@ -134,6 +136,10 @@ func clusterRules() []Rule {
 				switch key.Type {
 				case AWSAccessKey:
 					out = append(out, Violation{URN: key.URN, Message: "an IAM access key: pods reach AWS through IRSA roles"})
+				case AzureStorageAccount:
+					if v := at(props(key), "allowSharedKeyAccess"); !v.IsComputed() && !isFalse(v) {
+						out = append(out, Violation{URN: key.URN, Message: "the storage account accepts its keys (allowSharedKeyAccess is not false): pods reach it through workload identity"})
+					}
 				case GCSHMACKey:
 					for _, b := range rs {
 						name, _ := str(at(props(b), "name"))
@@ -149,10 +155,12 @@ func clusterRules() []Rule {
 			}
 			return out
 		},
-		Pass: []Fixture{{Name: "key for the data bucket only", Resources: gcsIdentities("ph-data")}},
+		Pass: []Fixture{{Name: "key for the data bucket only", Resources: gcsIdentities("ph-data")},
+			{Name: "Azure keys off", Resources: []Resource{res(AzureStorageAccount, "acct", map[string]any{"allowSharedKeyAccess": false})}}},
 		Fail: []Fixture{
 			{Name: "key reaches the backups bucket", Resources: gcsIdentities("ph-backups")},
 			{Name: "AWS access key", Resources: []Resource{res(AWSAccessKey, "ci", map[string]any{"user": "ci"})}},
+			{Name: "Azure account keys on", Resources: []Resource{res(AzureStorageAccount, "acct", map[string]any{"allowBlobPublicAccess": false})}},
 		},
 	}, {
 		ID: "PH-CL-005", Name: "aks-entra-id-only",
