@@ -126,7 +126,7 @@ func TestCloudStacks(t *testing.T) {
 			case "gcp":
 				checkGCP(t, rs, s.env)
 			case "digitalocean":
-				checkDigitalOcean(t, rs, prod, ha)
+				checkDigitalOcean(t, rs, s.env, prod, ha)
 			case "azure":
 				checkAzure(t, rs, s.env)
 			}
@@ -448,7 +448,7 @@ func checkKubeconfig(t *testing.T, rs []capture.Resource, cloud string) {
 	}
 }
 
-func checkDigitalOcean(t *testing.T, rs []capture.Resource, prod, ha bool) {
+func checkDigitalOcean(t *testing.T, rs []capture.Resource, env string, prod, ha bool) {
 	doks := obj(only(t, rs, "digitalocean:index/kubernetesCluster:KubernetesCluster"))
 	if on, _ := boolean(get(doks, "ha")); on != ha {
 		t.Errorf("DOKS ha = %v", on)
@@ -486,9 +486,39 @@ func checkDigitalOcean(t *testing.T, rs []capture.Resource, prod, ha bool) {
 			t.Errorf("the migrations run before doadmin's grants")
 		}
 	}
-	key := obj(only(t, rs, "digitalocean:index/spacesKey:SpacesKey"))
-	if g := get(key, "grants"); !g.IsArray() || len(g.ArrayValue()) != 2 {
-		t.Errorf("the Spaces key is not limited to the two buckets: %v", g)
+	// A key per user of the buckets: PostHog's (and the cold tier's) cannot touch the backups, the
+	// backups' can only read the data. (Spaces has no permission that writes without deleting
+	// old versions, so the split is the whole of least privilege here.)
+	grants := map[string]string{}
+	for name, k := range ofType(rs, "digitalocean:index/spacesKey:SpacesKey") {
+		for _, g := range get(obj(k), "grants").ArrayValue() {
+			grants[name+" "+strings.TrimPrefix(str(get(g, "bucket")), "acme-posthog-do-"+env+"-")] = str(get(g, "permission"))
+		}
+	}
+	if want := map[string]string{"posthog-storage data": "readwrite", "posthog-backups backups": "readwrite", "posthog-backups data": "read"}; fmt.Sprint(grants) != fmt.Sprint(want) {
+		t.Errorf("Spaces keys' grants %v, want %v", grants, want)
+	}
+	// Which key each Secret holds, by the key its values come from.
+	keyOf := func(secret string) []string {
+		var out []string
+		for _, urns := range ofType(rs, "kubernetes:core/v1:Secret")[secret].PropertyDependencies {
+			for _, u := range urns {
+				if strings.Contains(u, "spacesKey:SpacesKey::") {
+					out = append(out, u[strings.LastIndex(u, "::")+2:])
+				}
+			}
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	for secret, want := range map[string]string{"posthog": "posthog-storage", "clickhouse-object-storage": "posthog-storage",
+		"clickhouse-backup": "posthog-backups", "integrity-check": "posthog-backups"} {
+		if secret == "integrity-check" && !ha {
+			continue // monitoring is off in dev
+		}
+		if got := keyOf(secret); fmt.Sprint(got) != "["+want+"]" {
+			t.Errorf("Secret %s holds the keys %v, want %s", secret, got, want)
+		}
 	}
 	// No zones: a shard's replicas are kept on separate nodes instead.
 	for name, sts := range ofType(rs, "kubernetes:apps/v1:StatefulSet") {

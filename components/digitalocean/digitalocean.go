@@ -180,7 +180,7 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, vpc *do.V
 
 func newSpaces(ctx *pulumi.Context, cfg *config.Config, keep []pulumi.ResourceOption, on pulumi.ResourceOption) (foundation.ObjectStorage, error) {
 	data, backups := cfg.ObjectStore.Buckets()
-	var grants do.SpacesKeyGrantArray
+	names := map[string]pulumi.StringOutput{}
 	for _, b := range []string{data, backups} {
 		bucket, err := do.NewSpacesBucket(ctx, b, &do.SpacesBucketArgs{
 			Name:         pulumi.String(b),
@@ -199,21 +199,40 @@ func newSpaces(ctx *pulumi.Context, cfg *config.Config, keep []pulumi.ResourceOp
 		if err != nil {
 			return foundation.ObjectStorage{}, err
 		}
-		grants = append(grants, do.SpacesKeyGrantArgs{Bucket: bucket.Name, Permission: pulumi.String("readwrite")})
+		names[b] = bucket.Name
 	}
-	// DigitalOcean has no workload identity: pods get a key that can use these two buckets only.
-	key, err := do.NewSpacesKey(ctx, "posthog-storage", &do.SpacesKeyArgs{Name: pulumi.String(foundation.Name(cfg) + "-storage"), Grants: grants}, on)
+	// DigitalOcean has no workload identity, and a Spaces key's permission per bucket is read,
+	// readwrite or fullaccess only: one that writes can also delete old versions. So each user
+	// gets a key for its own bucket: PostHog and ClickHouse's cold tier the data bucket; the
+	// backups (and the integrity check, which lists both) the backups bucket, reading the data
+	// bucket only.
+	key := func(name, suffix string, grants map[string]string) (*foundation.Credentials, error) {
+		var g do.SpacesKeyGrantArray
+		for _, b := range []string{data, backups} {
+			if p, ok := grants[b]; ok {
+				g = append(g, do.SpacesKeyGrantArgs{Bucket: names[b], Permission: pulumi.String(p)})
+			}
+		}
+		k, err := do.NewSpacesKey(ctx, name, &do.SpacesKeyArgs{Name: pulumi.String(foundation.Name(cfg) + suffix), Grants: g}, on)
+		if err != nil {
+			return nil, err
+		}
+		return &foundation.Credentials{AccessKey: k.AccessKey, SecretKey: pulumi.ToSecret(k.SecretKey).(pulumi.StringOutput)}, nil
+	}
+	objects, err := key("posthog-storage", "-storage", map[string]string{data: "readwrite"})
+	if err != nil {
+		return foundation.ObjectStorage{}, err
+	}
+	backupKeys, err := key("posthog-backups", "-backups", map[string]string{backups: "readwrite", data: "read"})
 	if err != nil {
 		return foundation.ObjectStorage{}, err
 	}
 	return foundation.ObjectStorage{
-		API:      config.S3,
-		Endpoint: fmt.Sprintf("https://%s.digitaloceanspaces.com", cfg.Region),
-		Region:   cfg.Region,
-		Buckets:  foundation.Buckets{Data: data, Backups: backups},
-		Credentials: &foundation.Credentials{
-			AccessKey: key.AccessKey,
-			SecretKey: pulumi.ToSecret(key.SecretKey).(pulumi.StringOutput),
-		},
+		API:               config.S3,
+		Endpoint:          fmt.Sprintf("https://%s.digitaloceanspaces.com", cfg.Region),
+		Region:            cfg.Region,
+		Buckets:           foundation.Buckets{Data: data, Backups: backups},
+		Credentials:       objects,
+		BackupCredentials: backupKeys,
 	}, nil
 }

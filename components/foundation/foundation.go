@@ -94,6 +94,10 @@ type ObjectStorage struct {
 	// not API: a native one that takes ServiceAccount's workload identity, so that no static key
 	// reaches the backups bucket. Empty: API, with Credentials.
 	BackupAPI config.ObjectAPI
+	// BackupCredentials are the backups' own keys where the cloud has no workload identity: they
+	// reach the backups bucket (and read the data bucket), while Credentials reach the data
+	// bucket alone. Nil: the backups use Credentials.
+	BackupCredentials *Credentials
 }
 
 // Backup is the protocol the backups speak.
@@ -106,8 +110,11 @@ func (s ObjectStorage) Backup() config.ObjectAPI {
 
 // BackupKeys are the static keys the backups use: none where they act as the workload identity.
 func (s ObjectStorage) BackupKeys() *Credentials {
-	if s.BackupAPI != "" {
+	switch {
+	case s.BackupAPI != "":
 		return nil
+	case s.BackupCredentials != nil:
+		return s.BackupCredentials
 	}
 	return s.Credentials
 }
