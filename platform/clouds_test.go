@@ -226,6 +226,26 @@ func checkAWSIdentities(t *testing.T, rs []capture.Resource, env string) {
 			t.Errorf("the buckets' role may %s: %s", never, buckets)
 		}
 	}
+	// PostHog acts as its own role, on the data bucket alone; ClickHouse's role reaches both.
+	if p := policies["posthog-objects"]; !strings.Contains(p, "-data") || strings.Contains(p, "-backups") {
+		t.Errorf("PostHog's role: %s", p)
+	}
+	if p := policies["posthog-storage"]; !strings.Contains(p, "-data") || !strings.Contains(p, "-backups") {
+		t.Errorf("ClickHouse's role: %s", p)
+	}
+	accounts := ofType(rs, "kubernetes:core/v1:ServiceAccount")
+	if !get(obj(accounts["posthog-objects"]), "metadata", "annotations", "eks.amazonaws.com/role-arn").IsString() {
+		t.Errorf("PostHog's service account has no IRSA role: %v", accounts["posthog-objects"].Inputs)
+	}
+	for name, d := range ofType(rs, "kubernetes:apps/v1:Deployment") {
+		sa := str(get(obj(d), "spec", "template", "spec", "serviceAccountName"))
+		if strings.HasPrefix(name, "posthog-") && sa != "posthog-objects" {
+			t.Errorf("PostHog's %s runs as %q, want posthog-objects", name, sa)
+		}
+		if sa == "posthog-storage" {
+			t.Errorf("%s runs as ClickHouse's identity", name)
+		}
+	}
 	// Cluster Autoscaler, of the cluster's minor version, as its own IRSA role, changing only
 	// this cluster's node groups.
 	release := obj(ofType(rs, "kubernetes:helm.sh/v3:Release")["cluster-autoscaler"])

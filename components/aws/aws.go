@@ -68,6 +68,7 @@ func New(ctx *pulumi.Context, name string, args foundation.Args, opts ...pulumi.
 			Parameters: map[string]string{"type": "gp3", "encrypted": "true", "fsType": "ext4"}},
 		ServiceAccount: true,
 		Identity:       map[string]pulumi.StringInput{"eks.amazonaws.com/role-arn": store.role.Arn},
+		DataIdentity:   map[string]pulumi.StringInput{"eks.amazonaws.com/role-arn": store.dataRole.Arn},
 		Zones:          cfg.Zones,
 		Ready:          cl.ready,
 		Postgres:       pg,

@@ -239,7 +239,8 @@ var BucketActions = []string{"s3:ListBucket", "s3:GetBucketLocation", "s3:GetObj
 // store is the buckets and the role pods assume to use them.
 type store struct {
 	storage foundation.ObjectStorage
-	role    *iam.Role
+	// role is ClickHouse's (both buckets), dataRole PostHog's (the data bucket).
+	role, dataRole *iam.Role
 }
 
 func newBuckets(ctx *pulumi.Context, cfg *config.Config, o oidc, keep []pulumi.ResourceOption, on pulumi.ResourceOption) (*store, error) {
@@ -255,26 +256,42 @@ func newBuckets(ctx *pulumi.Context, cfg *config.Config, o oidc, keep []pulumi.R
 		}
 		arns = append(arns, bucket.Arn)
 	}
-	role, err := o.podRole(ctx, "posthog-storage", cfg.Namespace, foundation.StorageAccountName, on)
+	// Two roles: ClickHouse's (its cold tier on the data bucket, its backups, the integrity check)
+	// on both buckets; PostHog's on the data bucket alone.
+	bucketRole := func(name, account string, buckets ...pulumi.StringOutput) (*iam.Role, error) {
+		role, err := o.podRole(ctx, name, cfg.Namespace, account, on)
+		if err != nil {
+			return nil, err
+		}
+		var in []any
+		for _, b := range buckets {
+			in = append(in, b)
+		}
+		access := pulumi.All(in...).ApplyT(func(v []any) string {
+			var resources []string
+			for _, arn := range v {
+				resources = append(resources, arn.(string), arn.(string)+"/*")
+			}
+			return policy(map[string]any{"Effect": "Allow", "Action": BucketActions, "Resource": resources})
+		}).(pulumi.StringOutput)
+		_, err = iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{Role: role.Name, Policy: access}, on)
+		return role, err
+	}
+	role, err := bucketRole("posthog-storage", foundation.StorageAccountName, arns[0], arns[1])
 	if err != nil {
 		return nil, err
 	}
-	access := pulumi.All(arns[0], arns[1]).ApplyT(func(v []any) string {
-		return policy(map[string]any{
-			"Effect":   "Allow",
-			"Action":   BucketActions,
-			"Resource": []string{v[0].(string), v[0].(string) + "/*", v[1].(string), v[1].(string) + "/*"},
-		})
-	}).(pulumi.StringOutput)
-	if _, err := iam.NewRolePolicy(ctx, "posthog-storage", &iam.RolePolicyArgs{Role: role.Name, Policy: access}, on); err != nil {
+	dataRole, err := bucketRole("posthog-objects", foundation.DataAccountName, arns[0])
+	if err != nil {
 		return nil, err
 	}
-	return &store{role: role, storage: foundation.ObjectStorage{
-		API:            config.S3,
-		Endpoint:       fmt.Sprintf("https://s3.%s.amazonaws.com", cfg.Region),
-		Region:         cfg.Region,
-		Buckets:        foundation.Buckets{Data: data, Backups: backups},
-		ServiceAccount: foundation.StorageAccountName,
+	return &store{role: role, dataRole: dataRole, storage: foundation.ObjectStorage{
+		API:                config.S3,
+		Endpoint:           fmt.Sprintf("https://s3.%s.amazonaws.com", cfg.Region),
+		Region:             cfg.Region,
+		Buckets:            foundation.Buckets{Data: data, Backups: backups},
+		ServiceAccount:     foundation.StorageAccountName,
+		DataServiceAccount: foundation.DataAccountName,
 	}}, nil
 }
 

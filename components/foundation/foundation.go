@@ -94,6 +94,9 @@ type ObjectStorage struct {
 	// not API: a native one that takes ServiceAccount's workload identity, so that no static key
 	// reaches the backups bucket. Empty: API, with Credentials.
 	BackupAPI config.ObjectAPI
+	// DataServiceAccount is the service account PostHog runs as where it reaches the data bucket
+	// through workload identity: its own, limited to that bucket ("" where PostHog holds a key).
+	DataServiceAccount string
 	// BackupCredentials are the backups' own keys where the cloud has no workload identity: they
 	// reach the backups bucket (and read the data bucket), while Credentials reach the data
 	// bucket alone. Nil: the backups use Credentials.
@@ -262,6 +265,9 @@ type ClusterArgs struct {
 	Identity       map[string]pulumi.StringInput
 	// IdentityLabels are what pods running as that account must carry (kube.Placement).
 	IdentityLabels map[string]string
+	// DataIdentity annotates PostHog's own service account (DataAccountName), made where it is
+	// set: the identity that reaches the data bucket alone.
+	DataIdentity map[string]pulumi.StringInput
 	// Zones are the zones the nodes span (none: replicas are kept on separate nodes).
 	Zones []string
 	// Ready are what must exist before workloads are scheduled (node pools, storage drivers).
@@ -280,6 +286,7 @@ type StorageClass struct {
 const (
 	StorageClassName   = "posthog-data"
 	StorageAccountName = "posthog-storage"
+	DataAccountName    = "posthog-objects"
 )
 
 // reclaim is the storage class's reclaim policy: volumes outlive their claims (Retain) unless
@@ -345,12 +352,23 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		Protect:        cfg.Environment.Protected(),
 		IdentityLabels: args.IdentityLabels,
 	}
+	accounts := map[string]map[string]pulumi.StringInput{}
 	if args.ServiceAccount {
-		if _, err := corev1.NewServiceAccount(ctx, StorageAccountName, &corev1.ServiceAccountArgs{
+		accounts[StorageAccountName] = args.Identity
+	}
+	if args.DataIdentity != nil {
+		accounts[DataAccountName] = args.DataIdentity
+	}
+	for _, name := range []string{StorageAccountName, DataAccountName} {
+		annotations, ok := accounts[name]
+		if !ok {
+			continue
+		}
+		if _, err := corev1.NewServiceAccount(ctx, name, &corev1.ServiceAccountArgs{
 			Metadata: metav1.ObjectMetaArgs{
-				Name:        pulumi.String(StorageAccountName),
+				Name:        pulumi.String(name),
 				Namespace:   c.Placement.Namespace,
-				Annotations: pulumi.StringMap(args.Identity),
+				Annotations: pulumi.StringMap(annotations),
 			},
 		}, on); err != nil {
 			return nil, err

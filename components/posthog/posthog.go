@@ -240,14 +240,14 @@ func SecretEnv(a Args) pulumi.StringMap {
 	return secrets
 }
 
-// identity is the service account PostHog's pods run as: the buckets' workload identity where
-// PostHog reaches its bucket through it; the namespace's default where it holds a key or has no
-// bucket (the identity may reach the backups bucket, which PostHog has no business with).
+// identity is the service account PostHog's pods run as: its own workload identity, limited to
+// the data bucket, where it reaches the bucket through one; the namespace's default where it holds
+// a key or has no bucket. Never the backups' identity, which PostHog has no business with.
 func identity(store foundation.ObjectStorage) string {
 	if store.API != config.S3 || store.Credentials != nil {
 		return ""
 	}
-	return store.ServiceAccount
+	return store.DataServiceAccount
 }
 
 // MigrationsURL is the migrations' DATABASE_URL: the database itself, with its certificate
