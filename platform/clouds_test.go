@@ -540,6 +540,22 @@ func checkDigitalOcean(t *testing.T, rs []capture.Resource, env string, prod, ha
 			t.Errorf("Secret %s holds the keys %v, want %s", secret, got, want)
 		}
 	}
+	// A new key restarts the replicas, after its Secret holds it: a container reads a Secret's
+	// values only when it starts.
+	backupSecret := ofType(rs, "kubernetes:core/v1:Secret")["clickhouse-backup"]
+	for name, sts := range ofType(rs, "kubernetes:apps/v1:StatefulSet") {
+		if !strings.HasPrefix(name, "chi-") {
+			continue
+		}
+		if !slices.Contains(sts.DependsOn, backupSecret.URN) {
+			t.Errorf("%s does not wait for the backups' key", name)
+		}
+		if _, ok := sts.PropertyDependencies["spec"]; !ok || !slices.ContainsFunc(sts.PropertyDependencies["spec"], func(u string) bool {
+			return strings.HasSuffix(u, "spacesKey:SpacesKey::posthog-backups")
+		}) {
+			t.Errorf("%s's pods do not change with the backups' key", name)
+		}
+	}
 	// No zones: a shard's replicas are kept on separate nodes instead.
 	for name, sts := range ofType(rs, "kubernetes:apps/v1:StatefulSet") {
 		spread := get(obj(sts), "spec", "template", "spec", "topologySpreadConstraints").ArrayValue()
@@ -579,7 +595,7 @@ func checkAzure(t *testing.T, rs []capture.Resource, env string) {
 	assignment := ofType(rs, "azure-native:authorization:RoleAssignment")[fmt.Sprintf("posthog-%s-subnet-network", env)]
 	a := obj(assignment)
 	if !strings.HasSuffix(str(get(a, "roleDefinitionId")), "/providers/Microsoft.Authorization/roleDefinitions/4d97b98b-1d4f-4787-a291-c67834d212e7") ||
-		!strings.HasSuffix(str(get(a, "scope")), "/subnets/posthog-"+env+"-nodes") || !strings.HasSuffix(str(get(a, "principalId")), "-principal") {
+		!strings.HasSuffix(str(get(a, "scope")), "/subnets/posthog-"+env+"-nodes") || str(get(a, "principalId")) != "posthog-"+env+"-principal" {
 		t.Errorf("the cluster identity's Network Contributor on its subnet: %v", a)
 	}
 	if !slices.Contains(only(t, rs, "pulumi:providers:kubernetes").DependsOn, assignment.URN) {

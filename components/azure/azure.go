@@ -153,7 +153,11 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi.
 			MinCount: pulumi.Int(general.Min), MaxCount: pulumi.Int(general.Max),
 			AvailabilityZones: pulumi.ToStringArray(cfg.Zones), NodeLabels: pulumi.ToStringMap(general.Labels),
 		}},
-	}, pulumi.IgnoreChanges([]string{"agentPoolProfiles[0].count"}), on)
+	}, pulumi.IgnoreChanges([]string{"agentPoolProfiles[0].count",
+		// azure-native replaces a cluster whose network profile changes (pulumi-azure-native
+		// #4756): a cluster made with the network policy manager keeps it here, and moves to
+		// Cilium out of band (docs/clouds.md), never by a replacement that takes its disks along.
+		"networkProfile.networkDataplane", "networkProfile.networkPolicy"}), on)
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +268,8 @@ func newPostgres(ctx *pulumi.Context, name string, cfg *config.Config, rg pulumi
 	extensions, err := dbforpostgresql.NewConfiguration(ctx, name+"-extensions", &dbforpostgresql.ConfigurationArgs{
 		ResourceGroupName: rg, ServerName: server.Name, ConfigurationName: pulumi.String("azure.extensions"),
 		Value: pulumi.String(strings.Join(foundation.PostgresExtensions, ",")), Source: pulumi.String("user-override"),
-	}, on)
+		// One operation at a time: Flexible Server refuses a second while one runs (ServerIsBusy).
+	}, on, pulumi.DependsOn([]pulumi.Resource{database}))
 	if err != nil {
 		return foundation.Postgres{}, err
 	}

@@ -62,6 +62,13 @@ func backupAgent(b config.Backup, store foundation.ObjectStorage, t Topology, sh
 	// The cold tier is on the S3 API; its parts' copies go where the backups go.
 	if cold && store.API == config.S3 {
 		env[objectDiskPathKey[store.Backup()]] = ObjectDiskPath(t, shard)
+		// A restore copies each part from the backups bucket to the data bucket with the disk's
+		// own key (pkg/backup/restore.go); where that key cannot read the backups (GCP's HMAC
+		// key, DigitalOcean's data key), streaming through the agent, reading as the backups'
+		// identity, is the fallback.
+		if store.BackupsActApart() {
+			env["ALLOW_OBJECT_DISK_STREAMING"] = "true"
+		}
 	}
 	var vars corev1.EnvVarArray
 	for _, k := range sortedKeys(env) {
@@ -155,22 +162,37 @@ func BackupScript(api string, shard int) string {
 	}, "\n")
 }
 
-// newBackups creates the credentials Secrets (for the agent, and for ClickHouse's own object
-// disk) and one CronJob per shard.
-func newBackups(ctx *pulumi.Context, b config.Backup, store foundation.ObjectStorage, t Topology, p kube.Placement,
-	opts ...pulumi.ResourceOption) error {
-	if store.BackupKeys() != nil {
-		if _, err := kube.NewSecret(ctx, backupKeys, p.Namespace, kube.Labels(BackupApp, nil), agentKeys(store), opts...); err != nil {
-			return err
+// newKeySecrets creates the Secrets of the store's keys (for the backup agent, and for
+// ClickHouse's own object disk), which the replicas wait for, and the hash of the keys' ids,
+// which the replicas' pods carry so that a new key (a rotation, a key split in two) restarts
+// them: a container reads its Secret's values only when it starts.
+func newKeySecrets(ctx *pulumi.Context, store foundation.ObjectStorage, p kube.Placement,
+	opts ...pulumi.ResourceOption) ([]pulumi.Resource, pulumi.StringOutput, error) {
+	var secrets []pulumi.Resource
+	var ids []any
+	if c := store.BackupKeys(); c != nil {
+		s, err := kube.NewSecret(ctx, backupKeys, p.Namespace, kube.Labels(BackupApp, nil), agentKeys(store), opts...)
+		if err != nil {
+			return nil, pulumi.StringOutput{}, err
 		}
+		secrets, ids = append(secrets, s), append(ids, c.AccessKey)
 	}
 	// ClickHouse's own object disk speaks S3 only (config rejects cold storage elsewhere).
 	if c := store.Credentials; c != nil && store.API == config.S3 {
-		if _, err := kube.NewSecret(ctx, objectKeys, p.Namespace, kube.Labels(App, nil), pulumi.StringMap{"AWS_ACCESS_KEY_ID": c.AccessKey, "AWS_SECRET_ACCESS_KEY": c.SecretKey}, opts...); err != nil {
-			return err
+		s, err := kube.NewSecret(ctx, objectKeys, p.Namespace, kube.Labels(App, nil), pulumi.StringMap{"AWS_ACCESS_KEY_ID": c.AccessKey, "AWS_SECRET_ACCESS_KEY": c.SecretKey}, opts...)
+		if err != nil {
+			return nil, pulumi.StringOutput{}, err
 		}
+		secrets, ids = append(secrets, s), append(ids, c.AccessKey)
 	}
-	return newBackupJobs(ctx, b, t, p, opts...)
+	hash := pulumi.All(ids...).ApplyT(func(v []any) string {
+		parts := make([]string, len(v))
+		for i, id := range v {
+			parts[i] = fmt.Sprint(id)
+		}
+		return kube.Hash(parts...)
+	}).(pulumi.StringOutput)
+	return secrets, hash, nil
 }
 
 // newBackupJobs creates one CronJob per shard.

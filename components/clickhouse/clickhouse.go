@@ -120,6 +120,10 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 			objectEnv = corev1.EnvFromSourceArray{corev1.EnvFromSourceArgs{SecretRef: corev1.SecretEnvSourceArgs{Name: pulumi.String(objectKeys)}}}
 		}
 	}
+	keySecrets, keysHash, err := newKeySecrets(ctx, args.Backups, p, child)
+	if err != nil {
+		return nil, err
+	}
 	ports := []kube.Port{{Name: "http", Port: HTTPPort}, {Name: "native", Port: NativePort},
 		{Name: "interserver", Port: InterserverPort}, {Name: "metrics", Port: MetricsPort}}
 	var sets []pulumi.Resource
@@ -152,10 +156,11 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 					{Name: "config", ConfigMaps: []string{"clickhouse-config", r.Name}, Secrets: []string{"clickhouse-cluster-secret"}},
 					{Name: "users", ConfigMaps: []string{"clickhouse-profiles"}, Secrets: []string{"clickhouse-users"}},
 				},
-				PodAnnotations: pulumi.StringMap{"posthog-deploy/config-hash": pulumi.String(kube.Hash(server, replicaCfg, profiles))},
+				PodAnnotations: pulumi.StringMap{"posthog-deploy/config-hash": pulumi.String(kube.Hash(server, replicaCfg, profiles)),
+					"posthog-deploy/keys-hash": keysHash},
 				ServiceAccount: args.Backups.ServiceAccount,
 				Pool:           args.Pool,
-			}, p, child)
+			}, p, child, pulumi.DependsOn(keySecrets))
 			if err != nil {
 				return nil, err
 			}
@@ -170,7 +175,7 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 	if err != nil {
 		return nil, err
 	}
-	if err := newBackups(ctx, ch.Backup, args.Backups, t, p, child); err != nil {
+	if err := newBackupJobs(ctx, ch.Backup, t, p, child); err != nil {
 		return nil, err
 	}
 	// Ready when every replica and the Service are. The resources themselves, not the

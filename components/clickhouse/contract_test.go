@@ -127,13 +127,16 @@ func TestBackupAgentSettingsAreClickHouseBackups(t *testing.T) {
 	blob := foundation.ObjectStorage{API: config.AzureBlob, Buckets: foundation.Buckets{Data: "data", Backups: "backups"}}
 	// Azure with workload identity: no key, the account named.
 	blobIdentity := foundation.ObjectStorage{API: config.AzureBlob, Account: "acmeposthog", Buckets: foundation.Buckets{Data: "data", Backups: "backups"}}
+	// DigitalOcean: a key for the data bucket, another for the backups.
+	spaces := s3
+	spaces.Credentials, spaces.BackupCredentials = &foundation.Credentials{}, &foundation.Credentials{}
 	// GCP: PostHog and the cold tier on the S3 API, the backups on GCS's own API.
 	gcs := foundation.ObjectStorage{API: config.S3, BackupAPI: config.GCS, Endpoint: "https://storage.googleapis.com",
 		Region: "us-central1", Buckets: foundation.Buckets{Data: "data", Backups: "backups"}}
 	for _, tc := range []struct {
 		store foundation.ObjectStorage
 		cold  bool
-	}{{s3, false}, {s3, true}, {blob, false}, {gcs, false}, {gcs, true}, {blobIdentity, false}} {
+	}{{s3, false}, {s3, true}, {blob, false}, {gcs, false}, {gcs, true}, {blobIdentity, false}, {spaces, true}} {
 		env := agentEnv(backupAgent(b, tc.store, topo, 1, tc.cold))
 		for k := range env {
 			if !known[k] {
@@ -164,6 +167,12 @@ func TestBackupAgentSettingsAreClickHouseBackups(t *testing.T) {
 		if tc.cold {
 			if err := validObjectDiskPaths(env); err != nil {
 				t.Error(err)
+			}
+			// The disk's key cannot read the backups where the backups have their own identity:
+			// a restore of the cold tier must be able to stream.
+			separate := tc.store.BackupAPI != "" || tc.store.BackupCredentials != nil
+			if streams := env["ALLOW_OBJECT_DISK_STREAMING"] == "true"; streams != separate {
+				t.Errorf("%s: ALLOW_OBJECT_DISK_STREAMING %v, the backups' own identity %v", tc.store.Backup(), streams, separate)
 			}
 			// clickhouse-backup reads the cold disk (use_environment_credentials) with AWS_* keys.
 			withKeys := tc.store

@@ -111,6 +111,10 @@ func (s ObjectStorage) Backup() config.ObjectAPI {
 	return s.API
 }
 
+// BackupsActApart says the backups reach the buckets as an identity of their own (workload
+// identity, or keys of their own), not with Credentials.
+func (s ObjectStorage) BackupsActApart() bool { return s.BackupAPI != "" || s.BackupCredentials != nil }
+
 // BackupKeys are the static keys the backups use: none where they act as the workload identity.
 func (s ObjectStorage) BackupKeys() *Credentials {
 	switch {

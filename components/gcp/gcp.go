@@ -301,7 +301,10 @@ func newCluster(ctx *pulumi.Context, name string, cfg *config.Config, network *c
 				ShieldedInstanceConfig: container.NodePoolNodeConfigShieldedInstanceConfigArgs{EnableSecureBoot: pulumi.Bool(true), EnableIntegrityMonitoring: pulumi.Bool(true)},
 				WorkloadMetadataConfig: container.NodePoolNodeConfigWorkloadMetadataConfigArgs{Mode: pulumi.String("GKE_METADATA")},
 			},
-		}, pulumi.IgnoreChanges([]string{"initialNodeCount"}), pulumi.DependsOn(granted), on)
+		}, pulumi.IgnoreChanges([]string{"initialNodeCount",
+			// A pool's account cannot change in place and GKE refuses a second pool of the same
+			// name: a pool made before keeps its account (docs/clouds.md).
+			"nodeConfig.serviceAccount"}), pulumi.DependsOn(granted), on)
 		if err != nil {
 			return nil, nil, err
 		}
