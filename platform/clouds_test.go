@@ -349,7 +349,7 @@ func checkGCP(t *testing.T, rs []capture.Resource, env string) {
 }
 
 // checkGCPIdentities: who reaches the cluster and the buckets, and as what, on GCP.
-func checkGCPIdentities(t *testing.T, rs []capture.Resource, env string) {
+func checkGCPIdentities(t *testing.T, rs []capture.Resource, environment string) {
 	gke := only(t, rs, "gcp:container/cluster:Cluster")
 	// The Workload Identity binding needs the project's identity pool, which the cluster creates.
 	binding := only(t, rs, "gcp:serviceaccount/iAMMember:IAMMember")
@@ -363,7 +363,7 @@ func checkGCPIdentities(t *testing.T, rs []capture.Resource, env string) {
 		t.Errorf("service networking connection deletionPolicy %q: its delete fails while Cloud SQL still holds it", p)
 	}
 	// Nodes run as their own account with GKE's node role, never the Compute Engine default.
-	nodeAccount := "posthog-" + env + "-nodes@project.iam.gserviceaccount.com"
+	nodeAccount := "posthog-" + environment + "-nodes@project.iam.gserviceaccount.com"
 	for name, np := range ofType(rs, "gcp:container/nodePool:NodePool") {
 		if sa := str(get(obj(np), "nodeConfig", "serviceAccount")); sa != nodeAccount {
 			t.Errorf("node pool %s runs as %q, want %s", name, sa, nodeAccount)
@@ -383,7 +383,7 @@ func checkGCPIdentities(t *testing.T, rs []capture.Resource, env string) {
 		member := strings.TrimSuffix(strings.TrimPrefix(str(get(obj(m), "member")), "serviceAccount:"), "@project.iam.gserviceaccount.com")
 		roles[str(get(obj(m), "bucket"))+" "+member] = str(get(obj(m), "role"))
 	}
-	prefix := "acme-posthog-gcp-" + env
+	prefix := "acme-posthog-gcp-" + environment
 	want := map[string]string{
 		prefix + "-data posthog-objects":    "roles/storage.objectUser",
 		prefix + "-data posthog-storage":    "roles/storage.objectViewer",
@@ -413,8 +413,8 @@ func checkGCPIdentities(t *testing.T, rs []capture.Resource, env string) {
 		if str(get(pod, "serviceAccountName")) != "posthog-storage" {
 			t.Errorf("%s does not run as the workload identity", name)
 		}
-		if env := envOf(get(pod, "containers").ArrayValue()[1]); env["REMOTE_STORAGE"] != "gcs" || env["GCS_BUCKET"] != prefix+"-backups" {
-			t.Errorf("%s backup agent: %v", name, env)
+		if agent := env(get(pod, "containers").ArrayValue()[1]); agent["REMOTE_STORAGE"] != "gcs" || agent["GCS_BUCKET"] != prefix+"-backups" {
+			t.Errorf("%s backup agent: %v", name, agent)
 		}
 	}
 	// PostHog holds the data bucket's key: it does not also run as the backups' identity.
@@ -433,17 +433,6 @@ func kubeconfig(t *testing.T, rs []capture.Resource) string {
 		v = v.SecretValue().Element
 	}
 	return str(v)
-}
-
-// envOf is a container's plain env as a map.
-func envOf(c resource.PropertyValue) map[string]string {
-	out := map[string]string{}
-	if e := get(c, "env"); e.IsArray() {
-		for _, v := range e.ArrayValue() {
-			out[str(get(v, "name"))] = str(get(v, "value"))
-		}
-	}
-	return out
 }
 
 // helpers are each cloud's own credential helper, which the kubeconfig runs for a short-lived token.
@@ -468,7 +457,7 @@ func checkKubeconfig(t *testing.T, rs []capture.Resource, cloud string) {
 	}
 }
 
-func checkDigitalOcean(t *testing.T, rs []capture.Resource, env string, prod, ha bool) {
+func checkDigitalOcean(t *testing.T, rs []capture.Resource, environment string, prod, ha bool) {
 	doks := obj(only(t, rs, "digitalocean:index/kubernetesCluster:KubernetesCluster"))
 	if on, _ := boolean(get(doks, "ha")); on != ha {
 		t.Errorf("DOKS ha = %v", on)
@@ -498,8 +487,8 @@ func checkDigitalOcean(t *testing.T, rs []capture.Resource, env string, prod, ha
 	}
 	container := get(obj(setup), "spec", "template", "spec", "containers").ArrayValue()[0]
 	if script := fmt.Sprint(get(container, "command")); !strings.Contains(script, `GRANT CREATE ON DATABASE "posthog" TO "posthog"`) ||
-		envOf(container)["PGUSER"] != "doadmin" || envOf(container)["PGSSLMODE"] != "verify-ca" {
-		t.Errorf("the database setup Job: %v %v", script, envOf(container))
+		env(container)["PGUSER"] != "doadmin" || env(container)["PGSSLMODE"] != "verify-ca" {
+		t.Errorf("the database setup Job: %v %v", script, env(container))
 	}
 	for name, j := range ofType(rs, "kubernetes:batch/v1:Job") {
 		if strings.HasPrefix(name, "posthog-migrate-") && !slices.Contains(j.DependsOn, setup.URN) {
@@ -512,7 +501,7 @@ func checkDigitalOcean(t *testing.T, rs []capture.Resource, env string, prod, ha
 	grants := map[string]string{}
 	for name, k := range ofType(rs, "digitalocean:index/spacesKey:SpacesKey") {
 		for _, g := range get(obj(k), "grants").ArrayValue() {
-			grants[name+" "+strings.TrimPrefix(str(get(g, "bucket")), "acme-posthog-do-"+env+"-")] = str(get(g, "permission"))
+			grants[name+" "+strings.TrimPrefix(str(get(g, "bucket")), "acme-posthog-do-"+environment+"-")] = str(get(g, "permission"))
 		}
 	}
 	if want := map[string]string{"posthog-storage data": "readwrite", "posthog-backups backups": "readwrite", "posthog-backups data": "read"}; fmt.Sprint(grants) != fmt.Sprint(want) {
@@ -661,7 +650,7 @@ func checkAzure(t *testing.T, rs []capture.Resource, env string) {
 // checkAzureIdentity: ClickHouse's backups and the integrity check act as a user-assigned identity
 // federated with the cluster for the buckets' service account alone, with a data role per
 // container; no account key exists to reach the buckets with.
-func checkAzureIdentity(t *testing.T, rs []capture.Resource, env string) {
+func checkAzureIdentity(t *testing.T, rs []capture.Resource, environment string) {
 	if shared, set := boolean(get(obj(only(t, rs, "azure-native:storage:StorageAccount")), "allowSharedKeyAccess")); !set || shared {
 		t.Error("the storage account accepts its keys")
 	}
@@ -679,7 +668,7 @@ func checkAzureIdentity(t *testing.T, rs []capture.Resource, env string) {
 			t.Errorf("%s is given to %v", name, get(obj(r), "principalId"))
 		}
 	}
-	prefix := "acme-posthog-azure-" + env
+	prefix := "acme-posthog-azure-" + environment
 	if roles[prefix+"-backups"] != "ba92f5b4-2d11-453d-a403-e96b0029c9fe" || roles[prefix+"-data"] != "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1" {
 		t.Errorf("data roles by container: %v", roles)
 	}
@@ -699,7 +688,7 @@ func checkAzureIdentity(t *testing.T, rs []capture.Resource, env string) {
 			!get(obj(sts), "spec", "selector", "matchLabels", "azure.workload.identity/use").IsNull() {
 			t.Errorf("%s: the webhook's label belongs on the pods, never in the selector: %v", name, get(tmpl, "metadata", "labels"))
 		}
-		agent := envOf(get(tmpl, "spec", "containers").ArrayValue()[1])
+		agent := env(get(tmpl, "spec", "containers").ArrayValue()[1])
 		if agent["AZBLOB_USE_MANAGED_IDENTITY"] != "true" || agent["AZBLOB_ACCOUNT_NAME"] == "" {
 			t.Errorf("%s backup agent: %v", name, agent)
 		}
